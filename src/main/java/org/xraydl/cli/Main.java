@@ -1,0 +1,55 @@
+package org.xraydl.cli;
+
+import org.xraydl.UserError;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point: {@code train | evaluate | predict | benchmark | ui}. Each command only wires the packages. */
+@Command(name = "xraydl", mixinStandardHelpOptions = true, version = "pneumonia-dl4j 0.1.0",
+        description = "Pneumonia diagnosis from chest X-rays with Deeplearning4j.",
+        subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class,
+                BenchmarkCommand.class, UiCommand.class})
+public class Main implements Runnable {
+
+    public static void main(String[] args) {
+        int code = run(args);
+        // exec:java runs inside Maven: exit explicitly so non-daemon threads (UI, Vert.x) never hang the build.
+        System.exit(code);
+    }
+
+    /** Runs a command and returns its exit code; never calls System.exit (tests use this). */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            Throwable t = ex;
+            while (!(t instanceof UserError) && t.getCause() != null && t.getCause() != t) {
+                t = t.getCause();
+            }
+            if (t instanceof UserError) {
+                commandLine.getErr().println("error: " + t.getMessage());
+                return 2;
+            }
+            // Unexpected: still one line; the stack trace only when asked for.
+            commandLine.getErr().println("error: " + ex.getClass().getSimpleName() + ": " + firstLine(ex.getMessage())
+                    + " (set XRAYDL_DEBUG=1 for the stack trace)");
+            if (System.getenv("XRAYDL_DEBUG") != null) {
+                ex.printStackTrace(commandLine.getErr());
+            }
+            return 1;
+        });
+        cl.setParameterExceptionHandler((ex, args1) -> {
+            ex.getCommandLine().getErr().println("error: " + ex.getMessage() + " (see --help)");
+            return 2;
+        });
+        return cl.execute(args);
+    }
+
+    static String firstLine(String s) {
+        return s == null ? "" : s.lines().findFirst().orElse("");
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+}

@@ -1,0 +1,127 @@
+package org.xraydl.cli;
+
+import org.xraydl.config.ConfigLoader;
+import org.xraydl.config.RunConfig;
+import org.xraydl.report.ConsoleTable;
+import org.xraydl.report.RunDirectory;
+import org.xraydl.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** train: the flags are the spec; anything else comes from --config (YAML). */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a classifier on a folder of class subfolders; writes runs/<name>/.")
+public class TrainCommand implements Callable<Integer> {
+
+    @Option(names = "--config", description = "YAML config (default: config/default.yaml if present)")
+    Path config;
+    @Option(names = "--data", description = "Data folder: NORMAL/ and PNEUMONIA/ subfolders, or a Kaggle chest_xray tree")
+    String data;
+    @Option(names = "--model", description = "vgg16 | densenet121 | densenet (compact)")
+    String model;
+    @Option(names = "--weights", description = "imagenet | none | FILE (DL4J .zip or Keras .h5)")
+    String weights;
+    @Option(names = "--freeze-trunk", arity = "1", description = "true|false (default: freeze unless --weights none)")
+    Boolean freezeTrunk;
+    @Option(names = "--epochs")
+    Integer epochs;
+    @Option(names = "--batch", description = "Minibatch size")
+    Integer batch;
+    @Option(names = "--lr", description = "Adam learning rate")
+    Double lr;
+    @Option(names = "--workers", description = "1 = plain fit(); >1 = ParallelWrapper with that many workers")
+    Integer workers;
+    @Option(names = "--seed")
+    Long seed;
+    @Option(names = "--image-size")
+    Integer imageSize;
+    @Option(names = "--name", description = "Run name (run folder runs/<name>)")
+    String name;
+    @Option(names = "--out", description = "Run folder (overrides runs/<name>)")
+    String out;
+    @Option(names = "--featurize", description = "Frozen trunk, no augmentation: compute trunk outputs once, train the head on them")
+    Boolean featurize;
+    @Option(names = "--skip-bad", description = "Skip unreadable images (counted in the report) instead of refusing to start")
+    Boolean skipBad;
+    @Option(names = "--no-augment", description = "Turn off training augmentation")
+    boolean noAugment;
+    @Option(names = "--class-weights", description = "none | balanced")
+    String classWeights;
+    @Option(names = "--max-batches", description = "Cap on batches per epoch (quick looks, tests)")
+    Integer maxBatches;
+    @Option(names = "--max-images-per-class", description = "Use at most N images of each class")
+    Integer maxImagesPerClass;
+    @Option(names = "--engine", description = "local | spark")
+    String engine;
+    @Option(names = "--master", description = "Spark master, e.g. local[2], spark://host:7077, yarn")
+    String master;
+    @Option(names = "--training-master", description = "Spark: shared (gradient sharing) | averaging (parameter averaging)")
+    String trainingMaster;
+    @Option(names = "--resume", description = "Continue a run from its last.zip (the run's config.yaml is used; --epochs may raise the total)")
+    Path resume;
+    @Option(names = "--set", description = "Any config key: --set key=value (YAML value)")
+    List<String> set = new ArrayList<>();
+    @Option(names = "--no-progress", description = "No progress bar")
+    boolean noProgress;
+
+    @Override
+    public Integer call() {
+        Map<String, Object> o = overrides();
+        Path cfg = config;
+        if (resume != null) {
+            cfg = resume.toAbsolutePath().getParent().resolve(RunDirectory.CONFIG);
+        } else if (cfg == null && Files.isRegularFile(Path.of("config/default.yaml"))) {
+            cfg = Path.of("config/default.yaml");
+        }
+        RunConfig c = ConfigLoader.load(cfg, o);
+        Trainer.Result r = Trainer.train(c, new Trainer.Options(!noProgress, List.of(), List.of(), resume));
+        System.out.println();
+        System.out.print(ConsoleTable.metrics("Validation metrics of the best model (epoch " + r.bestEpoch() + "), run " + r.runDirectory().path(), r.validation()));
+        return 0;
+    }
+
+    Map<String, Object> overrides() {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("data", data);
+        o.put("model", model);
+        o.put("weights", weights);
+        o.put("freezeTrunk", freezeTrunk);
+        o.put("epochs", epochs);
+        o.put("batchSize", batch);
+        o.put("learningRate", lr);
+        o.put("workers", workers);
+        o.put("seed", seed);
+        o.put("imageSize", imageSize);
+        o.put("name", name);
+        o.put("out", out);
+        o.put("featurize", featurize);
+        o.put("skipBad", skipBad);
+        o.put("augment", noAugment ? Boolean.FALSE : null);
+        o.put("classWeights", classWeights);
+        o.put("maxBatchesPerEpoch", maxBatches);
+        o.put("maxImagesPerClass", maxImagesPerClass);
+        o.put("engine", engine);
+        o.put("sparkMaster", master);
+        o.put("trainingMaster", trainingMaster);
+        for (String kv : set) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new org.xraydl.UserError("--set expects key=value, got '" + kv + "'");
+            }
+            try {
+                o.put(kv.substring(0, eq), ConfigLoader.YAML.readValue(kv.substring(eq + 1), Object.class));
+            } catch (java.io.IOException e) {
+                throw new org.xraydl.UserError("--set " + kv + ": value is not valid YAML");
+            }
+        }
+        return o;
+    }
+}

@@ -1,0 +1,133 @@
+package org.xraydl.config;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import org.xraydl.UserError;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Map;
+
+/** Builds a {@link RunConfig}: bundled defaults, then a YAML file, then CLI overrides. */
+public final class ConfigLoader {
+
+    public static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    public static final ObjectMapper JSON = new ObjectMapper()
+            .enable(SerializationFeature.INDENT_OUTPUT);
+
+    private ConfigLoader() {
+    }
+
+    /** @param yamlFile may be null: defaults only. Overrides with null values are ignored. */
+    public static RunConfig load(Path yamlFile, Map<String, Object> overrides) {
+        ObjectNode merged = defaults();
+        if (yamlFile != null) {
+            if (!Files.isRegularFile(yamlFile)) {
+                throw new UserError("config file not found: " + yamlFile + " (pass --config config/default.yaml or another YAML file)");
+            }
+            try {
+                JsonNode file = YAML.readTree(yamlFile.toFile());
+                if (file != null && !file.isNull()) {
+                    if (!file.isObject()) {
+                        throw new UserError("config file " + yamlFile + " is not a YAML mapping of key: value");
+                    }
+                    merge(merged, (ObjectNode) file, yamlFile.toString());
+                }
+            } catch (IOException e) {
+                throw new UserError("cannot parse config file " + yamlFile + ": " + firstLine(e.getMessage()));
+            }
+        }
+        if (overrides != null) {
+            ObjectNode o = YAML.valueToTree(overrides.entrySet().stream()
+                    .filter(e -> e.getValue() != null)
+                    .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue)));
+            merge(merged, o, "command line");
+        }
+        try {
+            RunConfig c = YAML.treeToValue(merged, RunConfig.class);
+            validate(c);
+            return c;
+        } catch (IOException e) {
+            throw new UserError("invalid configuration: " + firstLine(e.getMessage()));
+        }
+    }
+
+    public static RunConfig fromJson(String json) {
+        try {
+            return JSON.readValue(json, RunConfig.class);
+        } catch (IOException e) {
+            throw new UserError("stored configuration cannot be read: " + firstLine(e.getMessage()));
+        }
+    }
+
+    public static String toYaml(RunConfig c) {
+        try {
+            return YAML.writeValueAsString(c);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static ObjectNode defaults() {
+        try (InputStream in = ConfigLoader.class.getResourceAsStream("/defaults.yaml")) {
+            return (ObjectNode) YAML.readTree(in);
+        } catch (IOException e) {
+            throw new IllegalStateException("bundled defaults.yaml is missing", e);
+        }
+    }
+
+    private static void merge(ObjectNode into, ObjectNode from, String source) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = from.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!into.has(e.getKey())) {
+                throw new UserError("unknown config key '" + e.getKey() + "' in " + source
+                        + " (known keys: " + String.join(", ", (Iterable<String>) into::fieldNames) + ")");
+            }
+            into.set(e.getKey(), e.getValue());
+        }
+    }
+
+    private static void validate(RunConfig c) {
+        require(c.imageSize() >= 32, "imageSize must be at least 32, got " + c.imageSize());
+        require(c.epochs() >= 1, "epochs must be at least 1, got " + c.epochs());
+        require(c.batchSize() >= 1, "batchSize must be at least 1, got " + c.batchSize());
+        require(c.workers() >= 1, "workers must be at least 1, got " + c.workers());
+        require(c.learningRate() > 0, "learningRate must be positive, got " + c.learningRate());
+        require(c.valFraction() > 0 && c.valFraction() < 0.9, "valFraction must be in (0, 0.9), got " + c.valFraction());
+        require(c.resizeRatio() >= 1.0, "resizeRatio must be >= 1, got " + c.resizeRatio());
+        require(c.cropScaleMin() > 0 && c.cropScaleMin() <= 1, "cropScaleMin must be in (0, 1], got " + c.cropScaleMin());
+        require(c.headHidden().size() == c.headDropout().size(),
+                "headHidden and headDropout must have the same length");
+        require(java.util.Set.of("none", "balanced").contains(c.classWeights()),
+                "classWeights must be none or balanced, got " + c.classWeights());
+        require(java.util.Set.of("imagenet", "vgg").contains(c.normalization()),
+                "normalization must be imagenet or vgg, got " + c.normalization());
+        require(java.util.Set.of("local", "spark").contains(c.engine()),
+                "engine must be local or spark, got " + c.engine());
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new UserError("invalid configuration: " + message);
+        }
+    }
+
+    static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}

@@ -1,0 +1,76 @@
+package org.xraydl.config;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.util.List;
+
+/**
+ * Everything that defines a training run, immutable. Built by {@link ConfigLoader} from
+ * the bundled defaults, a YAML file and CLI overrides; saved into every run directory and
+ * every model zip so a model always says how it was made.
+ */
+@JsonIgnoreProperties(ignoreUnknown = false)
+public record RunConfig(
+        /* Run name: the run directory is runs/<name> unless an output folder is given. */
+        @JsonProperty("name") String name,
+        /* Folder with class subfolders (or a Kaggle chest_xray tree). */
+        @JsonProperty("data") String data,
+        /* Output run directory; empty means runs/<name>. */
+        @JsonProperty("out") String out,
+
+        /* vgg16 | densenet121 | densenet (compact, configured by the densenet* keys). */
+        @JsonProperty("model") String model,
+        /* imagenet | none | path to a DL4J zip or a Keras .h5. */
+        @JsonProperty("weights") String weights,
+        /* Freeze the pretrained trunk; null means "freeze unless weights = none". */
+        @JsonProperty("freezeTrunk") Boolean freezeTrunk,
+        @JsonProperty("densenetGrowth") int densenetGrowth,
+        @JsonProperty("densenetBlocks") List<Integer> densenetBlocks,
+        @JsonProperty("densenetInitFeatures") int densenetInitFeatures,
+        /* Head hidden widths and dropout (drop probability, as in PyTorch) per hidden layer. */
+        @JsonProperty("headHidden") List<Integer> headHidden,
+        @JsonProperty("headDropout") List<Double> headDropout,
+
+        @JsonProperty("imageSize") int imageSize,
+        /* Eval path: resize to imageSize * resizeRatio, then centre-crop imageSize (paper: 255 -> 224). */
+        @JsonProperty("resizeRatio") double resizeRatio,
+        /* imagenet (x/255, mean/std) | vgg (BGR mean subtraction, 0..255) */
+        @JsonProperty("normalization") String normalization,
+        @JsonProperty("augment") boolean augment,
+        @JsonProperty("rotationDegrees") double rotationDegrees,
+        @JsonProperty("cropScaleMin") double cropScaleMin,
+        @JsonProperty("flip") boolean flip,
+
+        @JsonProperty("epochs") int epochs,
+        @JsonProperty("batchSize") int batchSize,
+        @JsonProperty("learningRate") double learningRate,
+        /* none | balanced: weight the loss by inverse class frequency of the training split. */
+        @JsonProperty("classWeights") String classWeights,
+        @JsonProperty("seed") long seed,
+        @JsonProperty("valFraction") double valFraction,
+        /* Cap on batches per epoch (0 = no cap); for smoke tests and quick looks. */
+        @JsonProperty("maxBatchesPerEpoch") int maxBatchesPerEpoch,
+        /* Cap on images per class taken from the data folder (0 = all). */
+        @JsonProperty("maxImagesPerClass") int maxImagesPerClass,
+        @JsonProperty("workers") int workers,
+        /* local | spark */
+        @JsonProperty("engine") String engine,
+        @JsonProperty("sparkMaster") String sparkMaster,
+        /* shared | averaging */
+        @JsonProperty("trainingMaster") String trainingMaster,
+        /* Train the head on trunk features computed once (frozen trunk, no augmentation). */
+        @JsonProperty("featurize") boolean featurize,
+        /* Skip unreadable images (counted in the report) instead of refusing to start. */
+        @JsonProperty("skipBad") boolean skipBad,
+        /* Stop after this many epochs without a better validation AUC (0 = never). */
+        @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience
+) {
+
+    public boolean trunkFrozen() {
+        if (freezeTrunk != null) {
+            return freezeTrunk;
+        }
+        return !"none".equalsIgnoreCase(weights);
+    }
+}

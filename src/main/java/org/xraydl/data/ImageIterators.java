@@ -1,0 +1,60 @@
+package org.xraydl.data;
+
+import org.datavec.api.split.CollectionInputSplit;
+import org.datavec.api.split.InputSplit;
+import org.datavec.image.recordreader.ImageRecordReader;
+import org.datavec.image.transform.ImageTransform;
+import org.deeplearning4j.datasets.datavec.RecordReaderDataSetIterator;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.xraydl.config.RunConfig;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * DataVec iterators: {@code ImageRecordReader} + {@code ParentPathLabelGenerator} over a list of
+ * files. Training: reshuffled and freshly augmented every epoch. Evaluation: resize, centre
+ * crop, normalise, file order kept and file URIs attached as metadata.
+ */
+public final class ImageIterators {
+
+    private ImageIterators() {
+    }
+
+    public static DataSetIterator training(List<LabeledImage> images, Preprocessing p, RunConfig c, long seed) {
+        ImageTransform transform = c.augment()
+                ? new AugmentationTransform(new Random(seed), p.imageSize(), c.rotationDegrees(), c.cropScaleMin(), c.flip())
+                : new CenterCropTransform(p.resizeTo(), p.imageSize());
+        return iterator(new ShuffledCollectionSplit(uris(images), seed), transform, p, c.batchSize(), false);
+    }
+
+    public static DataSetIterator evaluation(List<LabeledImage> images, Preprocessing p, int batchSize) {
+        return iterator(new CollectionInputSplit(uris(images)), new CenterCropTransform(p.resizeTo(), p.imageSize()),
+                p, batchSize, true);
+    }
+
+    private static DataSetIterator iterator(InputSplit split, ImageTransform transform, Preprocessing p,
+                                            int batchSize, boolean metadata) {
+        ImageRecordReader reader = new ImageRecordReader(p.imageSize(), p.imageSize(), p.channels(),
+                new UpperCaseParentPathLabelGenerator(), transform);
+        try {
+            reader.initialize(split);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        // initialize() replaced the labels with those it found, in HashSet order: restore the saved, sorted ones.
+        reader.setLabels(new ArrayList<>(p.labels()));
+        RecordReaderDataSetIterator it = new RecordReaderDataSetIterator(reader, batchSize, 1, p.labels().size());
+        it.setCollectMetaData(metadata);
+        it.setPreProcessor(new ImageNormalizer(p.normalization()));
+        return it;
+    }
+
+    public static List<URI> uris(List<LabeledImage> images) {
+        return images.stream().map(i -> i.file().toUri()).toList();
+    }
+}

@@ -1,0 +1,60 @@
+package org.xraydl.data;
+
+import org.bytedeco.javacv.OpenCVFrameConverter;
+import org.bytedeco.opencv.opencv_core.Mat;
+import org.bytedeco.opencv.opencv_core.Rect;
+import org.bytedeco.opencv.opencv_core.Size;
+import org.datavec.image.data.ImageWritable;
+import org.datavec.image.transform.BaseImageTransform;
+
+import java.util.Random;
+
+import static org.bytedeco.opencv.global.opencv_imgproc.INTER_LINEAR;
+import static org.bytedeco.opencv.global.opencv_imgproc.resize;
+
+/**
+ * torchvision's RandomResizedCrop, which DataVec lacks: a crop of random area (scaleMin..1 of
+ * the image) and aspect ratio (3/4..4/3) at a random place, resized to size x size.
+ */
+public class RandomResizedCropTransform extends BaseImageTransform<Mat> {
+    private final int size;
+    private final double scaleMin;
+
+    public RandomResizedCropTransform(Random random, int size, double scaleMin) {
+        super(random);
+        this.size = size;
+        this.scaleMin = scaleMin;
+        this.converter = new OpenCVFrameConverter.ToMat();
+    }
+
+    @Override
+    protected ImageWritable doTransform(ImageWritable image, Random random) {
+        if (image == null) {
+            return null;
+        }
+        Mat mat = converter.convert(image.getFrame());
+        int h = mat.rows();
+        int w = mat.cols();
+        Rect rect = null;
+        for (int attempt = 0; attempt < 10 && rect == null && random != null; attempt++) {
+            double area = h * (double) w * (scaleMin + (1 - scaleMin) * random.nextDouble());
+            double logRatio = Math.log(3.0 / 4) + (Math.log(4.0 / 3) - Math.log(3.0 / 4)) * random.nextDouble();
+            double ratio = Math.exp(logRatio);
+            int cw = (int) Math.round(Math.sqrt(area * ratio));
+            int ch = (int) Math.round(Math.sqrt(area / ratio));
+            if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
+                int x = random.nextInt(w - cw + 1);
+                int y = random.nextInt(h - ch + 1);
+                rect = new Rect(x, y, cw, ch);
+            }
+        }
+        if (rect == null) { // fallback as in torchvision: centre crop of the whole image
+            int s = Math.min(h, w);
+            rect = new Rect((w - s) / 2, (h - s) / 2, s, s);
+        }
+        Mat cropped = mat.apply(rect);
+        Mat out = new Mat();
+        resize(cropped, out, new Size(size, size), 0, 0, INTER_LINEAR);
+        return new ImageWritable(converter.convert(out));
+    }
+}

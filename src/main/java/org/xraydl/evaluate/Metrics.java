@@ -1,0 +1,26 @@
+package org.xraydl.evaluate;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+
+import java.util.List;
+
+/**
+ * Binary diagnostic metrics with PNEUMONIA as the positive class. {@code confusion} rows are the
+ * true class, columns the predicted class, both in {@code labels} order. {@code loss} is the mean
+ * unweighted cross-entropy (NaN when not computed).
+ */
+@JsonPropertyOrder({"n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "loss", "positive", "labels", "confusion"})
+public record Metrics(
+        @JsonProperty("n") int n,
+        @JsonProperty("accuracy") double accuracy,
+        @JsonProperty("sensitivity") double sensitivity,
+        @JsonProperty("specificity") double specificity,
+        @JsonProperty("precision") double precision,
+        @JsonProperty("f1") double f1,
+        @JsonProperty("auc") double auc,
+        @JsonProperty("loss") double loss,
+        @JsonProperty("positive") String positive,
+        @JsonProperty("labels") List<String> labels,
+        @JsonProperty("confusion") int[][] confusion) {
+}

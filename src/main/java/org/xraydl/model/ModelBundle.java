@@ -1,0 +1,95 @@
+package org.xraydl.model;
+
+import org.xraydl.AtomicFiles;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.util.ModelSerializer;
+import org.xraydl.UserError;
+import org.xraydl.config.ConfigLoader;
+import org.xraydl.config.RunConfig;
+import org.xraydl.data.Preprocessing;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystem;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
+
+/**
+ * A trained network with what it needs to be used and trusted: labels and preprocessing, the
+ * run config, and provenance. Stored as a DL4J model zip with three extra entries, written to a
+ * temp file and renamed, so a crash never leaves a half-written model.
+ */
+public record ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config,
+                          Map<String, Object> provenance) {
+    static final String PREPROCESSING = "xraydl/preprocessing.json";
+    static final String CONFIG = "xraydl/config.json";
+    static final String PROVENANCE = "xraydl/provenance.json";
+
+    public void save(Path target, boolean withUpdater) {
+        try {
+            AtomicFiles.write(target, tmp -> {
+                ModelSerializer.writeModel(network, tmp.toFile(), withUpdater);
+                try (FileSystem zip = FileSystems.newFileSystem(URI.create("jar:" + tmp.toUri()), Map.of())) {
+                    Files.createDirectories(zip.getPath("xraydl"));
+                    Files.writeString(zip.getPath(PREPROCESSING), ConfigLoader.JSON.writeValueAsString(preprocessing));
+                    Files.writeString(zip.getPath(CONFIG), ConfigLoader.JSON.writeValueAsString(config));
+                    Files.writeString(zip.getPath(PROVENANCE), ConfigLoader.JSON.writeValueAsString(provenance));
+                }
+            });
+        } catch (IOException e) {
+            throw new UserError("cannot write model " + target + ": " + e.getMessage());
+        }
+    }
+
+    public static ModelBundle load(Path file) {
+        if (file == null || !Files.isRegularFile(file)) {
+            throw new UserError("model file not found: " + file + " (pass --model runs/<name>/best.zip from a training run)");
+        }
+        Preprocessing pre;
+        RunConfig config;
+        Map<String, Object> provenance;
+        try (ZipFile zip = new ZipFile(file.toFile())) {
+            ZipEntry p = zip.getEntry(PREPROCESSING);
+            if (p == null || zip.getEntry("coefficients.bin") == null) {
+                throw new UserError("model file " + file + " was not written by this pipeline (no " + PREPROCESSING
+                        + "): pass a best.zip/last.zip from a training run");
+            }
+            pre = ConfigLoader.JSON.readValue(read(zip, p), Preprocessing.class);
+            config = ConfigLoader.fromJson(read(zip, zip.getEntry(CONFIG)));
+            JsonNode prov = ConfigLoader.JSON.readTree(read(zip, zip.getEntry(PROVENANCE)));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> m = ConfigLoader.JSON.convertValue(prov, Map.class);
+            provenance = m;
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof UserError u) {
+                throw u;
+            }
+            throw new UserError("model file " + file + " is corrupt or not a model zip (" + e.getClass().getSimpleName()
+                    + "): retrain, or pass another --model");
+        }
+        try {
+            ComputationGraph net = ModelSerializer.restoreComputationGraph(file.toFile(), true);
+            return new ModelBundle(net, pre, config, provenance);
+        } catch (Exception e) {
+            throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model");
+        }
+    }
+
+    private static String read(ZipFile zip, ZipEntry e) throws IOException {
+        if (e == null) {
+            throw new IOException("missing entry");
+        }
+        try (InputStream in = zip.getInputStream(e)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package org.xraydl.model;
+
+import org.deeplearning4j.nn.conf.graph.GraphVertex;
+import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.transferlearning.FineTuneConfiguration;
+import org.deeplearning4j.nn.transferlearning.TransferLearning;
+import org.deeplearning4j.zoo.model.VGG16;
+import org.nd4j.linalg.learning.config.Adam;
+import org.xraydl.UserError;
+import org.xraydl.config.RunConfig;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Returns a network ready to train: architecture, weights source, frozen trunk, new head.
+ * Models: {@code vgg16} (DL4J zoo), {@code densenet121} and {@code densenet} (compact, from the
+ * config's densenet* keys), both built by {@link DenseNetBuilder}.
+ */
+public final class ModelFactory {
+    public static final List<String> MODELS = List.of("vgg16", "densenet121", "densenet");
+
+    private ModelFactory() {
+    }
+
+    public static ComputationGraph create(RunConfig c, int numClasses, double[] classWeights) {
+        String model = c.model().toLowerCase(Locale.ROOT);
+        HeadSpec head = new HeadSpec(c.headHidden(), c.headDropout(), numClasses, classWeights);
+        return switch (model) {
+            case "vgg16" -> vgg16(c, head);
+            case "densenet121" -> densenet(c, DenseNetSpec.densenet121(), head);
+            case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head);
+            default -> throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
+        };
+    }
+
+    static ComputationGraph vgg16(RunConfig c, HeadSpec head) {
+        VGG16 zoo = VGG16.builder().numClasses(1000).seed((int) c.seed())
+                .inputShape(new int[]{3, c.imageSize(), c.imageSize()}).build();
+        ComputationGraph base;
+        String weights = c.weights();
+        if ("imagenet".equalsIgnoreCase(weights)) {
+            if (c.imageSize() != 224) {
+                throw new UserError("vgg16 with ImageNet weights needs imageSize 224 (its dense layers are sized for it), got " + c.imageSize());
+            }
+            base = PretrainedWeights.imagenet(zoo);
+        } else if ("none".equalsIgnoreCase(weights)) {
+            base = zoo.init();
+        } else {
+            base = WeightFiles.load(Path.of(weights));
+        }
+        // The zoo's random-init graph names its layers "0".."20", the pretrained zip fc1/fc2/predictions:
+        // find the output layer and the dense layer feeding it instead of hard-coding either.
+        String output = base.getConfiguration().getNetworkOutputs().get(0);
+        String lastDense = base.getConfiguration().getVertexInputs().get(output).get(0);
+        GraphVertex lastDenseConf = base.getConfiguration().getVertices().get(lastDense);
+        if (!(lastDenseConf instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof DenseLayer dense)) {
+            throw new UserError("weights " + weights + " are not a VGG16 graph (no dense layer before the output " + output + ")");
+        }
+        TransferLearning.GraphBuilder tl = new TransferLearning.GraphBuilder(base)
+                .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Adam(c.learningRate())).seed(c.seed()).build())
+                .removeVertexAndConnections(output);
+        if (c.trunkFrozen()) {
+            tl.setFeatureExtractor(lastDense); // conv trunk + fc1 + fc2, as in the paper
+        }
+        Heads.addTo(tl, lastDense, (int) dense.getNOut(), head);
+        return tl.build();
+    }
+
+    static ComputationGraph densenet(RunConfig c, DenseNetSpec spec, HeadSpec head) {
+        ComputationGraph net = DenseNetBuilder.build(spec, c.imageSize(), 3, c.seed(), c.learningRate(), head);
+        String weights = c.weights();
+        if ("imagenet".equalsIgnoreCase(weights)) {
+            throw new UserError("the DL4J zoo has no DenseNet ImageNet weights: download Keras' DenseNet121 weights "
+                    + "(densenet121_weights_tf_dim_ordering_tf_kernels.h5) elsewhere and pass --weights FILE.h5");
+        } else if (!"none".equalsIgnoreCase(weights)) {
+            Path file = Path.of(weights);
+            WeightFiles.copyByName(WeightFiles.load(file), net, Heads.PREFIX, file.toString());
+        }
+        if (c.trunkFrozen()) {
+            net = freezeUpTo(net, DenseNetBuilder.FEATURES, c);
+        }
+        return net;
+    }
+
+    /** Freezes {@code vertex} and everything before it (parameters and batch-norm statistics). */
+    public static ComputationGraph freezeUpTo(ComputationGraph net, String vertex, RunConfig c) {
+        return new TransferLearning.GraphBuilder(net)
+                .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Adam(c.learningRate())).seed(c.seed()).build())
+                .setFeatureExtractor(vertex)
+                .build();
+    }
+
+    /** The vertex the trunk ends at (the input of the first head layer). */
+    public static String trunkOutput(ComputationGraph net) {
+        return net.getConfiguration().getVertexInputs().get(Heads.PREFIX + "fc1") != null
+                ? net.getConfiguration().getVertexInputs().get(Heads.PREFIX + "fc1").get(0)
+                : net.getConfiguration().getVertexInputs().get(Heads.OUTPUT).get(0);
+    }
+}

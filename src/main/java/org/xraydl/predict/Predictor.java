@@ -1,0 +1,85 @@
+package org.xraydl.predict;
+
+import org.datavec.image.loader.NativeImageLoader;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.xraydl.data.CenterCropTransform;
+import org.xraydl.data.ImageFolderScanner;
+import org.xraydl.data.ImageNormalizer;
+import org.xraydl.data.Preprocessing;
+import org.xraydl.model.ModelBundle;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/** Answers per image with the class, its confidence and all class probabilities. */
+public final class Predictor {
+
+    /** One answer: either probabilities or an error (unreadable file), never both. */
+    public record Answer(String file, String predictedClass, double confidence, Map<String, Double> probabilities, String error) {
+        public boolean ok() {
+            return error == null;
+        }
+    }
+
+    private final ComputationGraph net;
+    private final Preprocessing pre;
+    private final NativeImageLoader loader;
+    private final ImageNormalizer normalizer;
+
+    public Predictor(ModelBundle bundle) {
+        this.net = bundle.network();
+        this.pre = bundle.preprocessing();
+        this.loader = new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(),
+                new CenterCropTransform(pre.resizeTo(), pre.imageSize()));
+        this.normalizer = new ImageNormalizer(pre.normalization());
+    }
+
+    public Answer predict(Path file) {
+        if (!Files.isRegularFile(file)) {
+            return new Answer(file.toString(), null, Double.NaN, null, "file not found");
+        }
+        if (!ImageFolderScanner.isDecodable(file)) {
+            return new Answer(file.toString(), null, Double.NaN, null, "cannot decode image (not a readable JPEG/PNG)");
+        }
+        INDArray x;
+        try {
+            x = loader.asMatrix(file.toFile());
+        } catch (IOException | RuntimeException e) {
+            return new Answer(file.toString(), null, Double.NaN, null, "cannot read image: " + e.getMessage());
+        }
+        INDArray out = net.outputSingle(false, normalizer.normalize(x));
+        Map<String, Double> probs = new LinkedHashMap<>();
+        int best = 0;
+        for (int k = 0; k < pre.labels().size(); k++) {
+            probs.put(pre.labels().get(k), out.getDouble(0, k));
+            if (out.getDouble(0, k) > out.getDouble(0, best)) {
+                best = k;
+            }
+        }
+        return new Answer(file.toString(), pre.labels().get(best), out.getDouble(0, best), probs, null);
+    }
+
+    /** Files named directly, and images (recursively, sorted) in folders named. */
+    public static List<Path> expand(List<Path> inputs) {
+        List<Path> out = new ArrayList<>();
+        for (Path p : inputs) {
+            if (Files.isDirectory(p)) {
+                try (Stream<Path> s = Files.walk(p)) {
+                    s.filter(Files::isRegularFile).filter(ImageFolderScanner::isImageFile).sorted().forEach(out::add);
+                } catch (IOException e) {
+                    out.add(p);
+                }
+            } else {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,181 @@
+package org.xraydl.report;
+
+import org.xraydl.UserError;
+import org.xraydl.config.ConfigLoader;
+import org.xraydl.config.RunConfig;
+import org.xraydl.data.LabeledImage;
+import org.xraydl.evaluate.Metrics;
+import org.xraydl.evaluate.Predictions;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One folder per training run: config snapshot, labels, the patient split, history.csv,
+ * metrics.json, validation predictions, models and charts. Text files are written to a temp
+ * file and renamed.
+ */
+public final class RunDirectory {
+    public static final String CONFIG = "config.yaml";
+    public static final String LABELS = "labels.txt";
+    public static final String SPLIT = "split.csv";
+    public static final String HISTORY = "history.csv";
+    public static final String METRICS = "metrics.json";
+    public static final String PREDICTIONS = "val_predictions.csv";
+    public static final String BEST = "best.zip";
+    public static final String LAST = "last.zip";
+    public static final String PROVENANCE = "provenance.json";
+
+    private final Path dir;
+
+    private RunDirectory(Path dir) {
+        this.dir = dir;
+    }
+
+    /** Opens {@code out} if given, else runs/<name>; a used runs/<name> gets a numeric suffix. */
+    public static RunDirectory create(RunConfig c) {
+        Path dir;
+        if (c.out() != null && !c.out().isBlank()) {
+            dir = Path.of(c.out());
+            if (Files.exists(dir.resolve(HISTORY))) {
+                throw new UserError("output folder " + dir + " already holds a run: pass another --out, or --resume "
+                        + dir.resolve(LAST) + " to continue it");
+            }
+        } else {
+            Path base = Path.of("runs", c.name());
+            dir = base;
+            for (int i = 2; Files.exists(dir); i++) {
+                dir = Path.of("runs", c.name() + "-" + i);
+            }
+        }
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UserError("cannot create run folder " + dir + ": " + e.getMessage());
+        }
+        return new RunDirectory(dir);
+    }
+
+    public static RunDirectory existing(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new UserError("run folder not found: " + dir);
+        }
+        return new RunDirectory(dir);
+    }
+
+    public Path path() {
+        return dir;
+    }
+
+    public Path resolve(String name) {
+        return dir.resolve(name);
+    }
+
+    public void writeConfig(RunConfig c) {
+        write(CONFIG, ConfigLoader.toYaml(c));
+    }
+
+    public void writeLabels(List<String> labels) {
+        write(LABELS, String.join("\n", labels) + "\n");
+    }
+
+    public void writeSplit(List<LabeledImage> train, List<LabeledImage> val, List<Path> skipped) {
+        StringBuilder sb = new StringBuilder("file,label,patient,side\n");
+        for (LabeledImage i : train) {
+            sb.append(csvRow(i, "train"));
+        }
+        for (LabeledImage i : val) {
+            sb.append(csvRow(i, "validation"));
+        }
+        for (Path p : skipped) {
+            sb.append(quote(p.toString())).append(",,,skipped-unreadable\n");
+        }
+        write(SPLIT, sb.toString());
+    }
+
+    private static String csvRow(LabeledImage i, String side) {
+        return quote(i.file().toString()) + "," + i.label() + "," + i.patientId() + "," + side + "\n";
+    }
+
+    private static String quote(String s) {
+        return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
+    }
+
+    public void startHistory() {
+        if (!Files.exists(resolve(HISTORY))) {
+            write(HISTORY, EpochRecord.HEADER + "\n");
+        }
+    }
+
+    public void appendHistory(EpochRecord r) {
+        try {
+            Files.writeString(resolve(HISTORY), r.csv() + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UserError("cannot append to " + resolve(HISTORY) + ": " + e.getMessage());
+        }
+    }
+
+    public List<EpochRecord> readHistory() {
+        return readHistory(resolve(HISTORY));
+    }
+
+    public static List<EpochRecord> readHistory(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            List<EpochRecord> out = new ArrayList<>();
+            for (String l : lines.subList(1, lines.size())) {
+                if (!l.isBlank()) {
+                    out.add(EpochRecord.parse(l));
+                }
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UserError("cannot read " + file + ": " + e.getMessage());
+        }
+    }
+
+    public void writeMetrics(Metrics m, Map<String, Object> extra) {
+        write(METRICS, JsonReports.metricsJson(m, extra));
+    }
+
+    public void writePredictions(Predictions p) {
+        write(PREDICTIONS, predictionsCsv(p));
+    }
+
+    public static String predictionsCsv(Predictions p) {
+        StringBuilder sb = new StringBuilder("file,true,predicted");
+        for (String l : p.labels()) {
+            sb.append(",p_").append(l);
+        }
+        sb.append('\n');
+        for (int i = 0; i < p.size(); i++) {
+            sb.append(quote(p.files().get(i))).append(',').append(p.labels().get(p.trueClass()[i])).append(',')
+                    .append(p.labels().get(p.predictedClass(i)));
+            for (double v : p.probabilities()[i]) {
+                sb.append(',').append(String.format(Locale.ROOT, "%.6f", v));
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    public void writeJson(String name, Object value) {
+        try {
+            write(name, ConfigLoader.JSON.writeValueAsString(value));
+        } catch (IOException e) {
+            throw new UserError("cannot write " + resolve(name) + ": " + e.getMessage());
+        }
+    }
+
+    public void write(String name, String content) {
+        org.xraydl.AtomicFiles.writeString(resolve(name), content);
+    }
+}
