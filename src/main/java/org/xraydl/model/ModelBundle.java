@@ -30,16 +30,16 @@ import java.util.zip.ZipFile;
  */
 public record ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config,
                           Map<String, Object> provenance) {
-    static final String PREPROCESSING = "xraydl/preprocessing.json";
-    static final String CONFIG = "xraydl/config.json";
-    static final String PROVENANCE = "xraydl/provenance.json";
+    // Flat names: DL4J's ModelSerializer refuses any zip that contains a directory entry.
+    static final String PREPROCESSING = "xraydl_preprocessing.json";
+    static final String CONFIG = "xraydl_config.json";
+    static final String PROVENANCE = "xraydl_provenance.json";
 
     public void save(Path target, boolean withUpdater) {
         try {
             AtomicFiles.write(target, tmp -> {
                 ModelSerializer.writeModel(network, tmp.toFile(), withUpdater);
                 try (FileSystem zip = FileSystems.newFileSystem(URI.create("jar:" + tmp.toUri()), Map.of())) {
-                    Files.createDirectories(zip.getPath("xraydl"));
                     Files.writeString(zip.getPath(PREPROCESSING), ConfigLoader.JSON.writeValueAsString(preprocessing));
                     Files.writeString(zip.getPath(CONFIG), ConfigLoader.JSON.writeValueAsString(config));
                     Files.writeString(zip.getPath(PROVENANCE), ConfigLoader.JSON.writeValueAsString(provenance));
@@ -80,7 +80,7 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
             ComputationGraph net = ModelSerializer.restoreComputationGraph(file.toFile(), true);
             return new ModelBundle(net, pre, config, provenance);
         } catch (Exception e) {
-            throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model");
+            throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);
         }
     }
 

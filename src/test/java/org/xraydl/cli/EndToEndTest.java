@@ -1,0 +1,196 @@
+package org.xraydl.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.xraydl.TestData;
+import org.xraydl.config.ConfigLoader;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The product's spine through its CLI, on real X-rays: train a tiny model for a full epoch on the
+ * shipped sample, evaluate it on the sample's separate test folder, predict single images.
+ */
+class EndToEndTest {
+    /** A tiny compact DenseNet on 32 px images: a full epoch over the sample takes seconds. */
+    static final String[] TINY = {"--image-size", "32", "--batch", "16", "--no-progress",
+            "--set", "densenetGrowth=4", "--set", "densenetBlocks=[1,1]", "--set", "densenetInitFeatures=8",
+            "--set", "headHidden=[8]", "--set", "headDropout=[0.1]"};
+
+    record Outcome(int code, String out, String err) {
+    }
+
+    static Outcome cli(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+            oldOut.print(out.toString(StandardCharsets.UTF_8));
+            oldErr.print(err.toString(StandardCharsets.UTF_8));
+        }
+    }
+
+    static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(List.of(a));
+        l.addAll(List.of(b));
+        return l.toArray(String[]::new);
+    }
+
+    @Test
+    void trainEvaluatePredictOnRealXrays(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Outcome train = cli(concat(new String[]{"train", "--data", TestData.sample().toString(), "--out", run.toString(),
+                "--epochs", "1", "--seed", "7"}, TINY));
+        assertEquals(0, train.code(), train.err());
+        assertTrue(train.out().contains("Validation metrics of the best model"), train.out());
+        assertTrue(train.out().contains("| roc auc"), train.out());
+
+        try (Stream<Path> s = Files.list(run)) {
+            Set<String> files = new java.util.TreeSet<>(s.map(p -> p.getFileName().toString()).toList());
+            assertTrue(files.containsAll(Set.of("config.yaml", "labels.txt", "split.csv", "history.csv", "best.zip",
+                    "last.zip", "metrics.json", "val_predictions.csv", "provenance.json")), files.toString());
+            assertFalse(files.stream().anyMatch(f -> f.endsWith(".tmp")), "temp files left: " + files);
+        }
+        assertEquals(List.of("NORMAL", "PNEUMONIA"), Files.readAllLines(run.resolve("labels.txt")));
+        List<String> history = Files.readAllLines(run.resolve("history.csv"));
+        assertEquals(2, history.size(), "header + one epoch");
+        assertTrue(history.get(0).startsWith("epoch,train_loss,val_loss,val_accuracy,val_auc"), history.get(0));
+        String[] row = history.get(1).split(",");
+        assertEquals("1", row[0]);
+        assertTrue(Double.isFinite(Double.parseDouble(row[1])) && Double.parseDouble(row[1]) > 0, "train loss " + row[1]);
+        JsonNode metrics = ConfigLoader.JSON.readTree(run.resolve("metrics.json").toFile());
+        int valN = metrics.get("n").asInt();
+        assertTrue(valN >= 20 && valN < 100, "validation size " + valN);
+        // Metrics are on the held-out patients only: no validation file is in the training list.
+        List<String> split = Files.readAllLines(run.resolve("split.csv"));
+        long validationRows = split.stream().filter(l -> l.endsWith(",validation")).count();
+        assertEquals(valN, validationRows, "metrics.json n equals the validation rows of split.csv");
+
+        // Evaluate on the sample's own test folder (other patients), with the JSON the issue asks for.
+        Path json = tmp.resolve("eval.json");
+        Outcome eval = cli("evaluate", "--model", run.resolve("best.zip").toString(),
+                "--data", TestData.sample().resolve("test").toString(), "--json", json.toString());
+        assertEquals(0, eval.code(), eval.err());
+        JsonNode m = ConfigLoader.JSON.readTree(json.toFile());
+        for (String key : List.of("accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "confusion", "n")) {
+            assertTrue(m.has(key), "evaluate --json lacks " + key + ": " + m);
+        }
+        assertEquals(80, m.get("n").asInt());
+        int total = 0;
+        for (JsonNode r : m.get("confusion")) {
+            for (JsonNode v : r) {
+                total += v.asInt();
+            }
+        }
+        assertEquals(80, total);
+        double auc = m.get("auc").asDouble();
+        assertTrue(auc >= 0 && auc <= 1, "auc " + auc);
+        assertTrue(eval.out().contains("sensitivity"), eval.out());
+
+        // Predict: two real images and one broken file; the broken one gets an error line, the others still print.
+        Path normal;
+        Path pneumonia;
+        try (Stream<Path> a = Files.list(TestData.sample().resolve("test/NORMAL"));
+             Stream<Path> b = Files.list(TestData.sample().resolve("test/PNEUMONIA"))) {
+            normal = a.sorted().findFirst().orElseThrow();
+            pneumonia = b.sorted().findFirst().orElseThrow();
+        }
+        Path broken = Files.writeString(tmp.resolve("broken.jpeg"), "not an image");
+        Outcome predict = cli("predict", "--model", run.resolve("best.zip").toString(),
+                normal.toString(), broken.toString(), pneumonia.toString());
+        assertEquals(1, predict.code(), "an unreadable image makes the exit code 1");
+        List<String> lines = predict.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(3, lines.size(), predict.out());
+        for (int i : new int[]{0, 2}) {
+            JsonNode p = ConfigLoader.JSON.readTree(lines.get(i));
+            String cls = p.get("class").asText();
+            assertTrue(Set.of("NORMAL", "PNEUMONIA").contains(cls), lines.get(i));
+            double conf = p.get("confidence").asDouble();
+            double pn = p.get("probabilities").get("NORMAL").asDouble();
+            double pp = p.get("probabilities").get("PNEUMONIA").asDouble();
+            assertEquals(1.0, pn + pp, 1e-3);
+            assertEquals(Math.max(pn, pp), conf, 1e-3);
+            assertEquals(pp > pn ? "PNEUMONIA" : "NORMAL", cls);
+        }
+        JsonNode bad = ConfigLoader.JSON.readTree(lines.get(1));
+        assertTrue(bad.get("file").asText().endsWith("broken.jpeg"));
+        assertTrue(bad.has("error") && !bad.has("class"), lines.get(1));
+
+        // Resume: a second epoch continues the same run directory and history.
+        Outcome resumed = cli(concat(new String[]{"train", "--resume", run.resolve("last.zip").toString(), "--epochs", "2"}, "--no-progress"));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertEquals(3, Files.readAllLines(run.resolve("history.csv")).size(), "header + two epochs");
+    }
+
+    @Test
+    void parallelWrapperWithTwoWorkersTrainsAndRecordsTheEngine(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("pw");
+        Outcome o = cli(concat(new String[]{"train", "--data", TestData.sample().toString(), "--out", run.toString(),
+                "--epochs", "1", "--workers", "2", "--max-batches", "4"}, TINY));
+        assertEquals(0, o.code(), o.err());
+        JsonNode prov = ConfigLoader.JSON.readTree(run.resolve("provenance.json").toFile());
+        assertTrue(prov.get("engine").asText().startsWith("parallel-wrapper(2"), prov.toString());
+        String[] row = Files.readAllLines(run.resolve("history.csv")).get(1).split(",");
+        assertTrue(Double.isFinite(Double.parseDouble(row[1])), "train loss " + row[1]);
+        assertTrue(Files.size(run.resolve("best.zip")) > 0);
+    }
+
+    @Test
+    void featurizedHeadTrainingRunsOnAFrozenTrunk(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("feat");
+        Outcome o = cli(concat(new String[]{"train", "--data", TestData.sample().toString(), "--out", run.toString(),
+                "--epochs", "2", "--featurize", "--no-augment", "--freeze-trunk", "true", "--max-images-per-class", "60"}, TINY));
+        assertEquals(0, o.code(), o.err());
+        assertEquals(3, Files.readAllLines(run.resolve("history.csv")).size());
+        JsonNode prov = ConfigLoader.JSON.readTree(run.resolve("provenance.json").toFile());
+        assertTrue(prov.get("engine").asText().contains("featur"), prov.toString());
+    }
+
+    @Test
+    void badInputGivesOneLineAndExitCode2BeforeTraining(@TempDir Path tmp) throws Exception {
+        Outcome missing = cli("train", "--data", tmp.resolve("nothing").toString(), "--out", tmp.resolve("r").toString());
+        assertEquals(2, missing.code());
+        assertEquals(1, missing.err().strip().lines().count(), missing.err());
+        assertTrue(missing.err().startsWith("error: data folder not found"), missing.err());
+        assertFalse(Files.exists(tmp.resolve("r")), "no run directory for a run that never started");
+
+        Outcome model = cli("train", "--model", "resnet9000", "--out", tmp.resolve("r2").toString());
+        assertEquals(2, model.code());
+        assertTrue(model.err().contains("resnet9000") && model.err().contains("vgg16"), model.err());
+
+        Path notModel = Files.writeString(tmp.resolve("weights.zip"), "nope");
+        Outcome weights = cli("train", "--weights", notModel.toString(), "--out", tmp.resolve("r3").toString());
+        assertEquals(2, weights.code());
+        assertTrue(weights.err().contains(notModel.toString()), weights.err());
+        assertEquals(1, weights.err().strip().lines().count(), weights.err());
+
+        Outcome noModel = cli("evaluate", "--model", tmp.resolve("none.zip").toString(), "--data", TestData.sample().toString());
+        assertEquals(2, noModel.code());
+        assertTrue(noModel.err().contains("model file not found"), noModel.err());
+
+        Outcome unknownFlag = cli("train", "--epochz", "3");
+        assertEquals(2, unknownFlag.code());
+        assertTrue(unknownFlag.err().contains("--epochz"), unknownFlag.err());
+    }
+}

@@ -1,0 +1,35 @@
+package org.xraydl.data;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class ImageNormalizerTest {
+
+    @Test
+    void imagenetScalesThenStandardisesEachBgrChannel() {
+        INDArray x = Nd4j.valueArrayOf(new long[]{2, 3, 4, 4}, 255.0, DataType.FLOAT);
+        new ImageNormalizer("imagenet").normalize(x);
+        // DataVec gives BGR: channel 0 is blue (mean 0.406, std 0.225), channel 2 red (0.485, 0.229).
+        assertEquals((1 - 0.406) / 0.225, x.getDouble(1, 0, 3, 3), 1e-5);
+        assertEquals((1 - 0.456) / 0.224, x.getDouble(0, 1, 0, 0), 1e-5);
+        assertEquals((1 - 0.485) / 0.229, x.getDouble(1, 2, 2, 1), 1e-5);
+    }
+
+    @Test
+    void vggSubtractsTheBgrMeansOnTheRawScale() {
+        INDArray x = Nd4j.valueArrayOf(new long[]{1, 3, 2, 2}, 100.0, DataType.FLOAT);
+        new ImageNormalizer("vgg").normalize(x);
+        assertEquals(100 - 103.939, x.getDouble(0, 0, 1, 1), 1e-4);
+        assertEquals(100 - 123.68, x.getDouble(0, 2, 0, 0), 1e-4);
+    }
+
+    @Test
+    void unknownModeIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new ImageNormalizer("zscore"));
+    }
+}

@@ -1,0 +1,57 @@
+package org.xraydl.evaluate;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MetricsCalculatorTest {
+    private static final List<String> LABELS = List.of("NORMAL", "PNEUMONIA");
+
+    @Test
+    void hand_counted_confusion_gives_the_textbook_metrics() {
+        // 4 pneumonia (3 caught), 4 normal (1 false alarm).
+        int[] truth = {1, 1, 1, 1, 0, 0, 0, 0};
+        double[] pPneumonia = {0.9, 0.8, 0.7, 0.4, 0.6, 0.3, 0.2, 0.1};
+        Metrics m = MetricsCalculator.compute(predictions(truth, pPneumonia), "PNEUMONIA");
+        assertEquals(8, m.n());
+        assertEquals(0.75, m.accuracy(), 1e-12);
+        assertEquals(0.75, m.sensitivity(), 1e-12);
+        assertEquals(0.75, m.specificity(), 1e-12);
+        assertEquals(0.75, m.precision(), 1e-12);
+        assertEquals(0.75, m.f1(), 1e-12);
+        assertArrayEquals(new int[]{3, 1}, m.confusion()[0], "true NORMAL row");
+        assertArrayEquals(new int[]{1, 3}, m.confusion()[1], "true PNEUMONIA row");
+        // 16 positive/negative pairs, 15 ranked correctly (0.4 < 0.6 is the only inversion).
+        assertEquals(15.0 / 16.0, m.auc(), 1e-9);
+        double loss = 0;
+        for (int i = 0; i < truth.length; i++) {
+            loss -= Math.log(truth[i] == 1 ? pPneumonia[i] : 1 - pPneumonia[i]);
+        }
+        assertEquals(loss / 8, m.loss(), 1e-6);
+    }
+
+    @Test
+    void aucIsUndefinedWithOneClassAndTheRocCurveSpansTheUnitSquare() {
+        Metrics one = MetricsCalculator.compute(predictions(new int[]{1, 1}, new double[]{0.2, 0.9}), "PNEUMONIA");
+        assertTrue(Double.isNaN(one.auc()));
+        double[][] roc = MetricsCalculator.rocCurve(predictions(new int[]{1, 0, 1, 0}, new double[]{0.9, 0.1, 0.6, 0.7}), "PNEUMONIA");
+        assertEquals(roc[0].length, roc[1].length);
+        assertEquals(0.0, roc[0][0], 1e-12);
+        assertEquals(1.0, roc[0][roc[0].length - 1], 1e-12);
+        assertEquals(1.0, roc[1][roc[1].length - 1], 1e-12);
+    }
+
+    static Predictions predictions(int[] truth, double[] pPositive) {
+        double[][] p = new double[truth.length][];
+        List<String> files = new java.util.ArrayList<>();
+        for (int i = 0; i < truth.length; i++) {
+            p[i] = new double[]{1 - pPositive[i], pPositive[i]};
+            files.add("img" + i + ".jpeg");
+        }
+        return new Predictions(LABELS, files, truth, p);
+    }
+}
