@@ -67,6 +67,8 @@ public class TrainCommand implements Callable<Integer> {
     String trainingMaster;
     @Option(names = "--resume", description = "Continue a run from its last.zip (the run's config.yaml is used; --epochs may raise the total)")
     Path resume;
+    @Option(names = "--time-budget-minutes", description = "Start no epoch that would end after this many minutes (0 = no budget)")
+    Double timeBudgetMinutes;
     @Option(names = "--set", description = "Any config key: --set key=value (YAML value)")
     List<String> set = new ArrayList<>();
     @Option(names = "--no-progress", description = "No progress bar")
@@ -111,6 +113,7 @@ public class TrainCommand implements Callable<Integer> {
         o.put("engine", engine);
         o.put("sparkMaster", master);
         o.put("trainingMaster", trainingMaster);
+        o.put("timeBudgetMinutes", timeBudgetMinutes);
         for (String kv : set) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {

@@ -64,7 +64,10 @@ public record RunConfig(
         /* Skip unreadable images (counted in the report) instead of refusing to start. */
         @JsonProperty("skipBad") boolean skipBad,
         /* Stop after this many epochs without a better validation AUC (0 = never). */
-        @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience
+        @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience,
+        /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that
+           would, at the pace of the last one, end after it. */
+        @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes
 ) {
 
     public boolean trunkFrozen() {

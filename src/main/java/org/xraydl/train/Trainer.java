@@ -117,10 +117,12 @@ public final class Trainer {
             }
         }
         Predictions bestPredictions = null;
+        long runStart = System.nanoTime();
         try (TrainingEngine engine = engine(c)) {
             engine.start(net, listeners);
             provenance.put("engine", engine.name());
-            for (int epoch = history.size() + 1; epoch <= c.epochs(); epoch++) {
+            final int firstEpoch = history.size() + 1;
+            for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
                 final int e = epoch;
                 ProgressIterator[] progress = new ProgressIterator[1];
                 Supplier<DataSetIterator> trainIt = () -> {
@@ -164,6 +166,14 @@ public final class Trainer {
                 }
                 if (c.earlyStoppingPatience() > 0 && epoch - bestEpoch >= c.earlyStoppingPatience()) {
                     System.out.printf(Locale.ROOT, "early stop: no better validation AUC for %d epochs%n", c.earlyStoppingPatience());
+                    break;
+                }
+                double elapsedMin = (System.nanoTime() - runStart) / 60e9;
+                double lastEpochMin = elapsedMin / (epoch - firstEpoch + 1);
+                if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + lastEpochMin > c.timeBudgetMinutes()) {
+                    System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f, budget %.0f min)%n",
+                            epoch, c.epochs(), elapsedMin, lastEpochMin, c.timeBudgetMinutes());
+                    provenance.put("stoppedByTimeBudget", true);
                     break;
                 }
             }
