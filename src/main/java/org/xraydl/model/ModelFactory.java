@@ -77,8 +77,7 @@ public final class ModelFactory {
             throw new UserError("the DL4J zoo has no DenseNet ImageNet weights: download Keras' DenseNet121 weights "
                     + "(densenet121_weights_tf_dim_ordering_tf_kernels.h5) elsewhere and pass --weights FILE.h5");
         } else if (!"none".equalsIgnoreCase(weights)) {
-            Path file = Path.of(weights);
-            WeightFiles.copyByName(WeightFiles.load(file), net, Heads.PREFIX, file.toString());
+            WeightFiles.copyInto(Path.of(weights), net, Heads.PREFIX);
         }
         if (c.trunkFrozen()) {
             net = freezeUpTo(net, DenseNetBuilder.FEATURES, c);
