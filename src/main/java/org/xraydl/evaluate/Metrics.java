@@ -10,7 +10,7 @@ import java.util.List;
  * true class, columns the predicted class, both in {@code labels} order. {@code loss} is the mean
  * unweighted cross-entropy (NaN when not computed).
  */
-@JsonPropertyOrder({"n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "loss", "positive", "labels", "confusion"})
+@JsonPropertyOrder({"n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "loss", "positive", "labels", "confusion", "ci95"})
 public record Metrics(
         @JsonProperty("n") int n,
         @JsonProperty("accuracy") double accuracy,
@@ -22,5 +22,7 @@ public record Metrics(
         @JsonProperty("loss") double loss,
         @JsonProperty("positive") String positive,
         @JsonProperty("labels") List<String> labels,
-        @JsonProperty("confusion") int[][] confusion) {
+        @JsonProperty("confusion") int[][] confusion,
+        /* 95% intervals [low, high] for accuracy, sensitivity, specificity, precision (Wilson) and auc (Hanley-McNeil). */
+        @JsonProperty("ci95") java.util.Map<String, double[]> ci95) {
 }

@@ -47,8 +47,14 @@ public final class MetricsCalculator {
         double precision = ratio(tp, tp + fp);
         double f1 = Double.isNaN(precision) || Double.isNaN(sensitivity) || precision + sensitivity == 0 ? 0
                 : 2 * precision * sensitivity / (precision + sensitivity);
+        java.util.Map<String, double[]> ci = new java.util.LinkedHashMap<>();
+        ci.put("accuracy", ConfidenceIntervals.wilson(tp + tn, n));
+        ci.put("sensitivity", ConfidenceIntervals.wilson(tp, tp + fn));
+        ci.put("specificity", ConfidenceIntervals.wilson(tn, tn + fp));
+        ci.put("precision", ConfidenceIntervals.wilson(tp, tp + fp));
+        ci.put("auc", ConfidenceIntervals.hanleyMcNeil(auc, (int) (tp + fn), (int) (tn + fp)));
         return new Metrics(n, ratio(tp + tn, n), sensitivity, specificity, precision, f1, auc,
-                n == 0 ? Double.NaN : loss / n, p.labels().get(pos), p.labels(), confusion);
+                n == 0 ? Double.NaN : loss / n, p.labels().get(pos), p.labels(), confusion, ci);
     }
 
     /** ROC points (false positive rate, true positive rate) for plotting. */

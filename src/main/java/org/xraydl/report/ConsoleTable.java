@@ -13,15 +13,18 @@ public final class ConsoleTable {
     public static String metrics(String title, Metrics m) {
         StringBuilder sb = new StringBuilder();
         sb.append(title).append(" (n = ").append(m.n()).append(", positive class = ").append(m.positive()).append(")\n");
-        sb.append("+-------------+--------+\n");
-        row(sb, "accuracy", m.accuracy());
-        row(sb, "sensitivity", m.sensitivity());
-        row(sb, "specificity", m.specificity());
-        row(sb, "precision", m.precision());
-        row(sb, "f1", m.f1());
-        row(sb, "roc auc", m.auc());
-        row(sb, "loss", m.loss());
-        sb.append("+-------------+--------+\n");
+        String line = "+-------------+--------+-----------------+\n";
+        sb.append(line);
+        sb.append(String.format(Locale.ROOT, "| %-11s | %6s | %-15s |%n", "metric", "value", "95% CI"));
+        sb.append(line);
+        row(sb, "accuracy", m.accuracy(), ci(m, "accuracy"));
+        row(sb, "sensitivity", m.sensitivity(), ci(m, "sensitivity"));
+        row(sb, "specificity", m.specificity(), ci(m, "specificity"));
+        row(sb, "precision", m.precision(), ci(m, "precision"));
+        row(sb, "f1", m.f1(), null);
+        row(sb, "roc auc", m.auc(), ci(m, "auc"));
+        row(sb, "loss", m.loss(), null);
+        sb.append(line);
         int w = 4;
         for (String l : m.labels()) {
             w = Math.max(w, l.length());
@@ -43,7 +46,12 @@ public final class ConsoleTable {
         return sb.toString();
     }
 
-    private static void row(StringBuilder sb, String name, double v) {
-        sb.append(String.format(Locale.ROOT, "| %-11s | %6s |%n", name, Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.4f", v)));
+    private static void row(StringBuilder sb, String name, double v, double[] ci) {
+        String interval = ci == null || Double.isNaN(ci[0]) ? "" : String.format(Locale.ROOT, "%.3f - %.3f", ci[0], ci[1]);
+        sb.append(String.format(Locale.ROOT, "| %-11s | %6s | %-15s |%n", name, Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.4f", v), interval));
+    }
+
+    private static double[] ci(Metrics m, String key) {
+        return m.ci95() == null ? null : m.ci95().get(key);
     }
 }

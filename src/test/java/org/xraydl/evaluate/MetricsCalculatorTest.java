@@ -32,6 +32,22 @@ class MetricsCalculatorTest {
             loss -= Math.log(truth[i] == 1 ? pPneumonia[i] : 1 - pPneumonia[i]);
         }
         assertEquals(loss / 8, m.loss(), 1e-6);
+        // Wilson 95% interval of 3/4 (textbook value 0.301 - 0.954).
+        assertEquals(0.3006, m.ci95().get("sensitivity")[0], 1e-3);
+        assertEquals(0.9544, m.ci95().get("sensitivity")[1], 1e-3);
+        double[] auc = m.ci95().get("auc");
+        assertTrue(auc[0] < m.auc() && m.auc() < auc[1] && auc[1] <= 1, java.util.Arrays.toString(auc));
+    }
+
+    @Test
+    void intervalsNarrowWithMoreDataAndHanleyMcNeilMatchesItsPaper() {
+        double[] small = ConfidenceIntervals.wilson(8, 10);
+        double[] large = ConfidenceIntervals.wilson(800, 1000);
+        assertTrue(large[1] - large[0] < (small[1] - small[0]) / 5);
+        // AUC 0.9, 50 positives, 50 negatives, by hand: Q1 = 0.8182, Q2 = 0.8526, SE = sqrt(2.5798 / 2500) = 0.0321.
+        double[] ci = ConfidenceIntervals.hanleyMcNeil(0.9, 50, 50);
+        assertEquals(0.0321, (ci[1] - ci[0]) / 2 / ConfidenceIntervals.Z95, 2e-4);
+        assertTrue(Double.isNaN(ConfidenceIntervals.wilson(0, 0)[0]));
     }
 
     @Test
