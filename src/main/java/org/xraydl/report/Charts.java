@@ -170,11 +170,11 @@ public final class Charts {
         chart.getStyler().setYAxisDecimalPattern("0.##");
         double firstEpoch = n == 0 ? 0 : epochs[0];
         double lastEpoch = n == 0 ? 1 : epochs[n - 1];
-        chart.getStyler().setXAxisMin(firstEpoch - 0.5);
-        chart.getStyler().setXAxisMax(lastEpoch + 0.5);
-        // Epochs are whole numbers. XChart widens the tick step until all labels differ, so labelling
-        // each tick with its nearest integer leaves exactly the integer ticks (0.5 steps would repeat).
-        chart.setCustomXAxisTickLabelsFormatter(x -> String.valueOf(Math.round(x)));
+        // Epochs are whole numbers: whole-number ends, and only whole-number ticks get a label (XChart
+        // widens the tick step until all labels differ, so the blank half-steps go away).
+        chart.getStyler().setXAxisMin(firstEpoch - 1);
+        chart.getStyler().setXAxisMax(lastEpoch + 1);
+        chart.setCustomXAxisTickLabelsFormatter(x -> Math.abs(x - Math.rint(x)) < 1e-6 ? String.valueOf(Math.round(x)) : "");
         addLine(chart, "Training loss", epochs, trainLoss, TRAIN_LOSS, SeriesMarkers.CIRCLE, 0);
         addLine(chart, "Validation loss", epochs, valLoss, VAL_LOSS, SeriesMarkers.DIAMOND, 0);
         addLine(chart, "Validation accuracy (%)", epochs, valAcc, VAL_ACC, SeriesMarkers.SQUARE, 1);
@@ -245,8 +245,8 @@ public final class Charts {
         java.util.Collections.reverse(yLabels);
         String acc = total == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100.0 * correct / total);
         HeatMapChart chart = new HeatMapChartBuilder().width(760).height(HEIGHT)
-                .title("Confusion matrix, validation set (n = " + total + ", accuracy " + acc + ", class = highest probability)")
-                .xAxisTitle("Predicted class").yAxisTitle("True class").build();
+                .title("Confusion matrix, validation set: images per cell (n = " + total + ", accuracy " + acc + ")")
+                .xAxisTitle("Predicted class (highest probability)").yAxisTitle("True class").build();
         chart.getStyler().setShowValue(true);
         chart.getStyler().setHeatMapValueDecimalPattern("0");
         chart.getStyler().setMin(0);
