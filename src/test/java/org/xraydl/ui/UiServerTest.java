@@ -91,12 +91,22 @@ class UiServerTest {
     }
 
     @Test
-    void badPortsAndHostsAreUserErrors() {
+    void badPortsAndHostsAreUserErrors() throws Exception {
         assertTrue(assertThrows(UserError.class, () -> UiServer.start("127.0.0.1", 70000, "--ui-port")).getMessage().contains("--ui-port 70000"));
-        // TEST-NET-1: a literal address that no machine here has (binding fails locally, nothing is sent).
-        String notHere = assertThrows(UserError.class, () -> UiServer.start("192.0.2.1", 0, "--ui-port")).getMessage();
-        assertTrue(notHere.contains("192.0.2.1") && notHere.contains("127.0.0.1"), notHere);
+        // A documentation address (RFC 5737) that is not on this machine: binding fails locally, nothing is sent.
+        String foreign = notOnThisMachine();
+        String notHere = assertThrows(UserError.class, () -> UiServer.start(foreign, 0, "--ui-port")).getMessage();
+        assertTrue(notHere.contains(foreign) && notHere.contains("127.0.0.1"), notHere);
         assertTrue(assertThrows(UserError.class, () -> UiServer.start("[zz", 0, "--ui-port")).getMessage().contains("[zz"));
+    }
+
+    private static String notOnThisMachine() throws java.net.SocketException, java.net.UnknownHostException {
+        for (String a : List.of("203.0.113.77", "198.51.100.77", "192.0.2.254")) {
+            if (java.net.NetworkInterface.getByInetAddress(InetAddress.getByName(a)) == null) {
+                return a;
+            }
+        }
+        throw new IllegalStateException("this machine has all the documentation addresses tried");
     }
 
     @Test
