@@ -5,6 +5,9 @@ import org.xraydl.config.RunConfig;
 import org.xraydl.report.ConsoleTable;
 import org.xraydl.report.RunDirectory;
 import org.xraydl.train.Trainer;
+import org.xraydl.ui.TrainingUi;
+import org.xraydl.ui.UiServer;
+import org.deeplearning4j.optimize.api.TrainingListener;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -73,9 +76,21 @@ public class TrainCommand implements Callable<Integer> {
     List<String> set = new ArrayList<>();
     @Option(names = "--no-progress", description = "No progress bar")
     boolean noProgress;
+    @Option(names = "--ui", description = "Watch training live in the DL4J UI (prints its URL; stats also saved to runs/<name>/stats.dl4j)")
+    boolean ui;
+    @Option(names = "--ui-port", description = "UI port (default 9000; 0 = any free port)")
+    Integer uiPort;
+    @Option(names = "--ui-host", description = "UI address (default 127.0.0.1, this machine only; 0.0.0.0 exposes it to the network)")
+    String uiHost;
+    @Option(names = "--ui-keep", description = "Keep serving the UI after training ends, until Ctrl-C")
+    boolean uiKeep;
+    @Option(names = "--ui-remote", description = "Send stats to a DL4J UI elsewhere, e.g. http://host:9000 (started with: ui --remote-listener)")
+    String uiRemote;
+    @Option(names = "--stats", description = "Save DL4J UI stats to runs/<name>/stats.dl4j without serving them (browse later with: ui runs/<name>)")
+    boolean stats;
 
     @Override
-    public Integer call() {
+    public Integer call() throws InterruptedException {
         Map<String, Object> o = overrides();
         Path cfg = config;
         if (resume != null) {
@@ -84,10 +99,36 @@ public class TrainCommand implements Callable<Integer> {
             cfg = Path.of("config/default.yaml");
         }
         RunConfig c = ConfigLoader.load(cfg, o);
-        Trainer.Result r = Trainer.train(c, new Trainer.Options(!noProgress, List.of(), List.of(), resume));
+        TrainingUi.Settings uiSettings = uiSettings();
+        Trainer.Result r;
+        // The UI starts before training, so a taken port stops the command before anything is written.
+        try (TrainingUi trainingUi = uiSettings.active() ? TrainingUi.start(uiSettings, System.out, System.err) : null) {
+            List<TrainingListener> listeners = trainingUi == null ? List.of() : trainingUi.listeners();
+            r = Trainer.train(c, new Trainer.Options(!noProgress, listeners, List.of(), resume));
+            if (uiKeep && trainingUi != null) {
+                printResult(r);
+                trainingUi.keepServing();
+                return 0;
+            }
+        }
+        printResult(r);
+        return 0;
+    }
+
+    TrainingUi.Settings uiSettings() {
+        if (!ui) {
+            String given = uiPort != null ? "--ui-port" : uiHost != null ? "--ui-host" : uiKeep ? "--ui-keep" : null;
+            if (given != null) {
+                throw new org.xraydl.UserError(given + " only applies with --ui: add --ui");
+            }
+        }
+        return new TrainingUi.Settings(ui, uiHost == null ? UiServer.DEFAULT_HOST : uiHost,
+                uiPort == null ? UiServer.DEFAULT_PORT : uiPort, uiRemote, stats);
+    }
+
+    private static void printResult(Trainer.Result r) {
         System.out.println();
         System.out.print(ConsoleTable.metrics("Validation metrics of the best model (epoch " + r.bestEpoch() + "), run " + r.runDirectory().path(), r.validation()));
-        return 0;
     }
 
     Map<String, Object> overrides() {

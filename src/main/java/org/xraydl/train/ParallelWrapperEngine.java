@@ -1,5 +1,7 @@
 package org.xraydl.train;
 
+import org.deeplearning4j.core.storage.StatsStorageRouter;
+import org.deeplearning4j.core.storage.listener.RoutingIterationListener;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.deeplearning4j.parallelism.ParallelWrapper;
@@ -37,8 +39,20 @@ public class ParallelWrapperEngine implements TrainingEngine {
                 .trainingMode(mode)
                 .build();
         if (!listeners.isEmpty()) {
-            wrapper.setListeners(listeners);
+            // With the router given here, each worker gets its own clone of a StatsListener (same session,
+            // its own worker ID) posting to that router, so the UI sees every worker.
+            wrapper.setListeners(statsRouter(listeners), listeners);
         }
+    }
+
+    /** The router of the first routing listener (e.g. the UI's StatsListener), or null if there is none. */
+    static StatsStorageRouter statsRouter(List<TrainingListener> listeners) {
+        for (TrainingListener l : listeners) {
+            if (l instanceof RoutingIterationListener r && r.getStorageRouter() != null) {
+                return r.getStorageRouter();
+            }
+        }
+        return null;
     }
 
     @Override

@@ -21,6 +21,7 @@ import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
 import org.xraydl.model.ModelBundle;
 import org.xraydl.model.ModelFactory;
+import org.xraydl.report.Charts;
 import org.xraydl.report.EpochRecord;
 import org.xraydl.report.RunDirectory;
 
@@ -101,6 +102,12 @@ public final class Trainer {
                 dir.path(), c.model(), net.numParams(), trainableParams(net), split.train().size(), split.validation().size(),
                 patients(split.train()), patients(split.validation()), folder.skipped().size());
 
+        for (Object hook : hooks(o)) {
+            if (hook instanceof RunDirectoryAware aware) {
+                aware.runDirectoryReady(dir);
+            }
+        }
+
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
@@ -159,6 +166,7 @@ public final class Trainer {
                     new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false);
                 }
                 new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true);
+                Charts.writeEpoch(dir.path(), history, improved ? val : null, POSITIVE);
                 System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
                         epoch, c.epochs(), trainLoss, m.loss(), m.accuracy(), m.auc(), seconds, r.imagesPerSecond(), improved ? " (best)" : "");
                 for (Consumer<EpochRecord> obs : o.epochObservers()) {
@@ -191,7 +199,14 @@ public final class Trainer {
         dir.writeMetrics(finalMetrics, extra);
         dir.writePredictions(bestPredictions);
         dir.writeJson(RunDirectory.PROVENANCE, provenance);
+        Charts.writeAllQuietly(dir.path());
         return new Result(dir, finalMetrics, bestPredictions, List.copyOf(history), bestEpoch, folder);
+    }
+
+    private static List<Object> hooks(Options o) {
+        List<Object> all = new ArrayList<>(o.listeners());
+        all.addAll(o.epochObservers());
+        return all;
     }
 
     /** Higher AUC wins; on a tie (or NaN AUC) the lower validation loss. */

@@ -1,0 +1,384 @@
+package org.xraydl.report;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.HeatMapChart;
+import org.knowm.xchart.HeatMapChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.internal.chartpart.Chart;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.xraydl.AtomicFiles;
+import org.xraydl.UserError;
+import org.xraydl.config.ConfigLoader;
+import org.xraydl.evaluate.Metrics;
+import org.xraydl.evaluate.MetricsCalculator;
+import org.xraydl.evaluate.Predictions;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * PNG charts of a run, drawn with XChart into the run directory: loss and accuracy per epoch
+ * ({@value #LOSS_ACCURACY}, the paper's Fig 29), the validation ROC curve with its AUC ({@value #ROC})
+ * and the validation confusion matrix ({@value #CONFUSION}). Everything can be drawn again from a
+ * finished run's files with {@link #writeAll(Path)}.
+ */
+public final class Charts {
+    private static final Logger log = LoggerFactory.getLogger(Charts.class);
+
+    public static final String LOSS_ACCURACY = "loss_accuracy.png";
+    public static final String ROC = "roc.png";
+    public static final String CONFUSION = "confusion_matrix.png";
+    /** Every chart file name, in the order they are drawn. */
+    public static final List<String> FILES = List.of(LOSS_ACCURACY, ROC, CONFUSION);
+
+    public static final int WIDTH = 1000;
+    public static final int HEIGHT = 640;
+    /** The positive class when metrics.json does not name one. */
+    static final String DEFAULT_POSITIVE = "PNEUMONIA";
+
+    private static final Color TRAIN_LOSS = new Color(31, 119, 180);
+    private static final Color VAL_LOSS = new Color(255, 127, 14);
+    private static final Color VAL_ACC = new Color(44, 160, 44);
+    private static final Color CHANCE = new Color(128, 128, 128);
+
+    private Charts() {
+    }
+
+    /**
+     * Draws every chart whose inputs the run folder holds: {@value #LOSS_ACCURACY} from history.csv,
+     * {@value #ROC} from val_predictions.csv, {@value #CONFUSION} from metrics.json (or, without it,
+     * from val_predictions.csv). Existing charts are replaced.
+     *
+     * @return the chart files written
+     * @throws UserError if the folder does not exist or holds none of those files
+     */
+    public static List<Path> writeAll(Path runDir) {
+        if (!Files.isDirectory(runDir)) {
+            throw new UserError("run folder not found: " + runDir);
+        }
+        Path history = runDir.resolve(RunDirectory.HISTORY);
+        Path predictionsCsv = runDir.resolve(RunDirectory.PREDICTIONS);
+        Path metricsJson = runDir.resolve(RunDirectory.METRICS);
+        if (!Files.isRegularFile(history) && !Files.isRegularFile(predictionsCsv) && !Files.isRegularFile(metricsJson)) {
+            throw new UserError("no charts can be drawn for " + runDir + ": it holds none of " + RunDirectory.HISTORY + ", "
+                    + RunDirectory.PREDICTIONS + ", " + RunDirectory.METRICS + " (is it a run folder?)");
+        }
+        List<Path> written = new ArrayList<>();
+        if (Files.isRegularFile(history)) {
+            List<EpochRecord> records = RunDirectory.readHistory(history);
+            if (!records.isEmpty()) {
+                written.add(write(lossAccuracyChart(records), runDir.resolve(LOSS_ACCURACY)));
+            }
+        }
+        JsonNode metrics = Files.isRegularFile(metricsJson) ? readJson(metricsJson) : null;
+        Predictions predictions = Files.isRegularFile(predictionsCsv) ? readPredictions(predictionsCsv) : null;
+        String positive = metrics != null && metrics.hasNonNull("positive") ? metrics.get("positive").asText()
+                : predictions != null ? positiveOf(predictions.labels()) : DEFAULT_POSITIVE;
+        if (predictions != null && predictions.size() > 0) {
+            written.add(write(rocChart(predictions, positive), runDir.resolve(ROC)));
+        }
+        if (metrics != null && metrics.has("confusion") && metrics.has("labels")) {
+            List<String> labels = new ArrayList<>();
+            metrics.get("labels").forEach(n -> labels.add(n.asText()));
+            int k = labels.size();
+            int[][] confusion = new int[k][k];
+            for (int t = 0; t < k; t++) {
+                for (int q = 0; q < k; q++) {
+                    confusion[t][q] = metrics.get("confusion").get(t).get(q).asInt();
+                }
+            }
+            written.add(write(confusionChart(labels, confusion), runDir.resolve(CONFUSION)));
+        } else if (predictions != null && predictions.size() > 0) {
+            Metrics m = MetricsCalculator.compute(predictions, positive);
+            written.add(write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION)));
+        }
+        return written;
+    }
+
+    /**
+     * The charts during training, after each epoch: loss and accuracy so far, and (when {@code best}
+     * is given) ROC and confusion matrix of the best model so far. Never throws: a chart that cannot be
+     * drawn is logged and training goes on.
+     */
+    public static void writeEpoch(Path runDir, List<EpochRecord> history, Predictions best, String positive) {
+        try {
+            if (!history.isEmpty()) {
+                write(lossAccuracyChart(history), runDir.resolve(LOSS_ACCURACY));
+            }
+            if (best != null && best.size() > 0) {
+                write(rocChart(best, positive), runDir.resolve(ROC));
+                Metrics m = MetricsCalculator.compute(best, positive);
+                write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION));
+            }
+        } catch (RuntimeException e) {
+            log.warn("could not draw the charts in {}: {}", runDir, e.toString());
+        }
+    }
+
+    /** {@link #writeAll(Path)} for the end of a training run: failures are logged, never thrown. */
+    public static List<Path> writeAllQuietly(Path runDir) {
+        try {
+            return writeAll(runDir);
+        } catch (RuntimeException e) {
+            log.warn("could not draw the charts in {}: {}", runDir, e.toString());
+            return List.of();
+        }
+    }
+
+    /** Train and validation loss (left axis) and validation accuracy in % (right axis) per epoch. */
+    public static XYChart lossAccuracyChart(List<EpochRecord> history) {
+        int n = history.size();
+        double[] epochs = new double[n];
+        double[] trainLoss = new double[n];
+        double[] valLoss = new double[n];
+        double[] valAcc = new double[n];
+        for (int i = 0; i < n; i++) {
+            EpochRecord r = history.get(i);
+            epochs[i] = r.epoch();
+            trainLoss[i] = finiteOrNaN(r.trainLoss());
+            valLoss[i] = finiteOrNaN(r.valLoss());
+            valAcc[i] = finiteOrNaN(100.0 * r.valAccuracy());
+        }
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
+                .title("Training and validation loss, validation accuracy per epoch")
+                .xAxisTitle("Epoch").yAxisTitle("Loss (mean cross-entropy, nats)").build();
+        Styler styler = chart.getStyler();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.getStyler().setPlotBackgroundColor(Color.WHITE);
+        chart.getStyler().setMarkerSize(8);
+        styler.setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
+        chart.setYAxisGroupTitle(0, "Loss (mean cross-entropy, nats)");
+        chart.setYAxisGroupTitle(1, "Validation accuracy (%)");
+        chart.getStyler().setYAxisMin(0, 0.0);
+        chart.getStyler().setYAxisMin(1, 0.0);
+        chart.getStyler().setYAxisMax(1, 100.0);
+        chart.getStyler().setYAxisDecimalPattern("0.##");
+        double firstEpoch = n == 0 ? 0 : epochs[0];
+        double lastEpoch = n == 0 ? 1 : epochs[n - 1];
+        // Epochs are whole numbers: whole-number ends, and only whole-number ticks get a label (XChart
+        // widens the tick step until all labels differ, so the blank half-steps go away).
+        chart.getStyler().setXAxisMin(firstEpoch - 1);
+        chart.getStyler().setXAxisMax(lastEpoch + 1);
+        chart.setCustomXAxisTickLabelsFormatter(x -> Math.abs(x - Math.rint(x)) < 1e-6 ? String.valueOf(Math.round(x)) : "");
+        addLine(chart, "Training loss", epochs, trainLoss, TRAIN_LOSS, SeriesMarkers.CIRCLE, 0);
+        addLine(chart, "Validation loss", epochs, valLoss, VAL_LOSS, SeriesMarkers.DIAMOND, 0);
+        addLine(chart, "Validation accuracy (%)", epochs, valAcc, VAL_ACC, SeriesMarkers.SQUARE, 1);
+        return chart;
+    }
+
+    /** ROC curve of the positive class with the chance diagonal; the legend gives the AUC. */
+    public static XYChart rocChart(Predictions p, String positive) {
+        String pos = p.labels().contains(positive) ? positive : positiveOf(p.labels());
+        double[][] curve = MetricsCalculator.rocCurve(p, pos);
+        List<double[]> points = new ArrayList<>();
+        for (int i = 0; i < curve[0].length; i++) {
+            if (Double.isFinite(curve[0][i]) && Double.isFinite(curve[1][i])) {
+                points.add(new double[]{curve[0][i], curve[1][i]});
+            }
+        }
+        double[] fpr = points.stream().mapToDouble(a -> a[0]).toArray();
+        double[] tpr = points.stream().mapToDouble(a -> a[1]).toArray();
+        double auc = MetricsCalculator.compute(p, pos).auc();
+        String aucText = Double.isNaN(auc) ? "AUC undefined: only one class present" : String.format(Locale.ROOT, "AUC = %.3f", auc);
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
+                .title(String.format(Locale.ROOT, "ROC curve, validation set (n = %d, positive class %s)", p.size(), pos))
+                .xAxisTitle("False positive rate (1 - specificity)")
+                .yAxisTitle("True positive rate (sensitivity)").build();
+        Styler styler = chart.getStyler();
+        styler.setLegendPosition(Styler.LegendPosition.InsideSE);
+        styler.setChartBackgroundColor(Color.WHITE);
+        styler.setPlotBackgroundColor(Color.WHITE);
+        chart.getStyler().setXAxisMin(0.0);
+        chart.getStyler().setXAxisMax(1.0);
+        chart.getStyler().setYAxisMin(0.0);
+        chart.getStyler().setYAxisMax(1.0);
+        chart.getStyler().setXAxisDecimalPattern("0.0");
+        chart.getStyler().setYAxisDecimalPattern("0.0");
+        XYSeries chance = chart.addSeries("Chance (AUC = 0.5)", new double[]{0, 1}, new double[]{0, 1});
+        chance.setMarker(SeriesMarkers.NONE);
+        chance.setLineColor(CHANCE);
+        chance.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 6f}, 0f));
+        if (fpr.length > 0) {
+            XYSeries model = chart.addSeries("Model (" + aucText + ")", fpr, tpr);
+            model.setMarker(SeriesMarkers.NONE);
+            model.setLineColor(TRAIN_LOSS);
+            model.setLineWidth(2.5f);
+        }
+        return chart;
+    }
+
+    /** Confusion matrix: columns the predicted class, rows the true class, cells the image counts. */
+    public static HeatMapChart confusionChart(List<String> labels, int[][] confusion) {
+        int k = labels.size();
+        int total = 0;
+        int correct = 0;
+        int max = 1;
+        List<Number[]> cells = new ArrayList<>();
+        for (int t = 0; t < k; t++) {
+            for (int q = 0; q < k; q++) {
+                int c = confusion[t][q];
+                total += c;
+                if (t == q) {
+                    correct += c;
+                }
+                max = Math.max(max, c);
+                // Rows from the top in label order: heat map y grows upwards, so the first label goes last.
+                cells.add(new Number[]{q, k - 1 - t, c});
+            }
+        }
+        List<String> yLabels = new ArrayList<>(labels);
+        java.util.Collections.reverse(yLabels);
+        String acc = total == 0 ? "n/a" : String.format(Locale.ROOT, "%.1f%%", 100.0 * correct / total);
+        HeatMapChart chart = new HeatMapChartBuilder().width(760).height(HEIGHT)
+                .title("Confusion matrix, validation set: images per cell (n = " + total + ", accuracy " + acc + ")")
+                .xAxisTitle("Predicted class (highest probability)").yAxisTitle("True class").build();
+        chart.getStyler().setShowValue(true);
+        chart.getStyler().setHeatMapValueDecimalPattern("0");
+        chart.getStyler().setMin(0);
+        chart.getStyler().setMax(max);
+        chart.getStyler().setRangeColors(new Color[]{new Color(247, 251, 255), new Color(158, 202, 225), new Color(66, 146, 198)});
+        chart.getStyler().setValueFontColor(Color.BLACK);
+        chart.getStyler().setValueFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.BOLD, 22));
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.getStyler().setPlotBackgroundColor(Color.WHITE);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setLegendVisible(true);
+        chart.addSeries("Images", labels, yLabels, cells);
+        return chart;
+    }
+
+    /** Writes a chart as PNG through a temp file, so a reader never sees half a picture. */
+    public static Path write(Chart<?, ?> chart, Path file) {
+        try {
+            AtomicFiles.write(file, tmp -> {
+                try (OutputStream out = Files.newOutputStream(tmp)) {
+                    BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
+                }
+            });
+        } catch (IOException e) {
+            throw new UserError("cannot write " + file + ": " + e.getMessage());
+        }
+        return file;
+    }
+
+    /** Reads val_predictions.csv (file,true,predicted,p_LABEL...) back into predictions. */
+    public static Predictions readPredictions(Path csv) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(csv);
+        } catch (IOException e) {
+            throw new UserError("cannot read " + csv + ": " + e.getMessage());
+        }
+        if (lines.isEmpty()) {
+            throw new UserError(csv + " is empty: expected a header file,true,predicted,p_<label>...");
+        }
+        List<String> header = splitCsv(lines.get(0));
+        List<String> labels = new ArrayList<>();
+        for (int i = 3; i < header.size(); i++) {
+            if (!header.get(i).startsWith("p_")) {
+                throw new UserError(csv + ": column " + (i + 1) + " is '" + header.get(i) + "', expected p_<label>");
+            }
+            labels.add(header.get(i).substring(2));
+        }
+        if (header.size() < 4 || !header.get(1).equals("true")) {
+            throw new UserError(csv + ": header is '" + lines.get(0) + "', expected file,true,predicted,p_<label>...");
+        }
+        List<String> files = new ArrayList<>();
+        List<Integer> truth = new ArrayList<>();
+        List<double[]> probs = new ArrayList<>();
+        for (int li = 1; li < lines.size(); li++) {
+            if (lines.get(li).isBlank()) {
+                continue;
+            }
+            List<String> f = splitCsv(lines.get(li));
+            if (f.size() != header.size()) {
+                throw new UserError(csv + " line " + (li + 1) + ": " + f.size() + " columns, the header has " + header.size());
+            }
+            int t = labels.indexOf(f.get(1));
+            if (t < 0) {
+                throw new UserError(csv + " line " + (li + 1) + ": true class '" + f.get(1) + "' is not one of " + labels);
+            }
+            double[] p = new double[labels.size()];
+            for (int k = 0; k < p.length; k++) {
+                p[k] = Double.parseDouble(f.get(3 + k));
+            }
+            files.add(f.get(0));
+            truth.add(t);
+            probs.add(p);
+        }
+        return new Predictions(List.copyOf(labels), files, truth.stream().mapToInt(Integer::intValue).toArray(),
+                probs.toArray(new double[0][]));
+    }
+
+    /** One CSV line, with double-quoted fields as RunDirectory writes them. */
+    static List<String> splitCsv(String line) {
+        List<String> out = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        boolean quoted = false;
+        for (int i = 0; i < line.length(); i++) {
+            char ch = line.charAt(i);
+            if (quoted) {
+                if (ch == '"') {
+                    if (i + 1 < line.length() && line.charAt(i + 1) == '"') {
+                        cur.append('"');
+                        i++;
+                    } else {
+                        quoted = false;
+                    }
+                } else {
+                    cur.append(ch);
+                }
+            } else if (ch == '"') {
+                quoted = true;
+            } else if (ch == ',') {
+                out.add(cur.toString());
+                cur.setLength(0);
+            } else {
+                cur.append(ch);
+            }
+        }
+        out.add(cur.toString());
+        return out;
+    }
+
+    private static String positiveOf(List<String> labels) {
+        return labels.contains(DEFAULT_POSITIVE) ? DEFAULT_POSITIVE : labels.get(labels.size() - 1);
+    }
+
+    private static JsonNode readJson(Path file) {
+        try {
+            return ConfigLoader.JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UserError("cannot read " + file + ": " + e.getMessage());
+        }
+    }
+
+    private static void addLine(XYChart chart, String name, double[] x, double[] y, Color color,
+                                org.knowm.xchart.style.markers.Marker marker, int axisGroup) {
+        XYSeries s = chart.addSeries(name, x, y);
+        s.setLineColor(color);
+        s.setMarkerColor(color);
+        s.setMarker(marker);
+        s.setLineWidth(2.5f);
+        s.setYAxisGroup(axisGroup);
+    }
+
+    private static double finiteOrNaN(double v) {
+        return Double.isFinite(v) ? v : Double.NaN;
+    }
+}

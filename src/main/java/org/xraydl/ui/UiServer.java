@@ -1,0 +1,239 @@
+package org.xraydl.ui;
+
+import io.vertx.core.Vertx;
+import org.deeplearning4j.core.storage.StatsStorage;
+import org.deeplearning4j.ui.VertxUIServer;
+import org.deeplearning4j.ui.api.UIServer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.xraydl.UserError;
+
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The DL4J training UI (Vert.x) on one address and port, with its lifecycle in our hands: it starts
+ * or fails with one clear line, and {@link #close()} stops it, since Vert.x threads are not daemons and
+ * would otherwise keep the JVM alive. One per JVM (DL4J's UI is a singleton).
+ *
+ * <p>Besides DL4J's pages ({@code /train/overview}, ...) it serves the PNG charts of a run folder under
+ * {@code /run} (see {@link RunFilesRoutes}).
+ */
+public final class UiServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(UiServer.class);
+
+    public static final int DEFAULT_PORT = 9000;
+    public static final String DEFAULT_HOST = "127.0.0.1";
+    static final long START_TIMEOUT_SECONDS = 120;
+
+    private final Vertx vertx;
+    private final BoundUIServer server;
+    private final String host;
+    private final RunFilesRoutes runFiles;
+    private volatile boolean closed;
+
+    private UiServer(Vertx vertx, BoundUIServer server, String host, RunFilesRoutes runFiles) {
+        this.vertx = vertx;
+        this.server = server;
+        this.host = host;
+        this.runFiles = runFiles;
+    }
+
+    /**
+     * Starts the UI on {@code host:port} (port 0: any free port) and waits until it listens.
+     *
+     * @param portOption the command-line option that sets the port, named in the error when the port is taken
+     * @throws UserError if the port is in use, the host is not an address of this machine, or a UI already runs here
+     */
+    public static synchronized UiServer start(String host, int port, String portOption) {
+        if (port < 0 || port > 65535) {
+            throw new UserError(portOption + " " + port + " is not a TCP port: use 1-65535 (or 0 for any free port)");
+        }
+        try {
+            InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw new UserError("UI host '" + host + "' is not a known address: use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)");
+        }
+        VertxUIServer existing = VertxUIServer.getInstance();
+        if (existing != null && !existing.isStopped()) {
+            throw new UserError("a DL4J UI server already runs in this process (port " + existing.getPort() + "): stop it first");
+        }
+        RunFilesRoutes runFiles = new RunFilesRoutes();
+        Vertx vertx = Vertx.vertx();
+        BoundUIServer server = new BoundUIServer(host, port, runFiles::install);
+        CompletableFuture<String> deployed = new CompletableFuture<>();
+        vertx.deployVerticle(server, ar -> {
+            if (ar.succeeded()) {
+                deployed.complete(ar.result());
+            } else {
+                deployed.completeExceptionally(ar.cause());
+            }
+        });
+        try {
+            deployed.get(START_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            shutDown(vertx);
+            throw startFailure(host, port, portOption, e.getCause());
+        } catch (TimeoutException e) {
+            shutDown(vertx);
+            throw new UserError("the UI server did not start on " + hostPort(host, port) + " within " + START_TIMEOUT_SECONDS + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            shutDown(vertx);
+            throw new UserError("interrupted while starting the UI server");
+        }
+        UiServer ui = new UiServer(vertx, server, host, runFiles);
+        log.debug("UI server listening on {}", ui.baseUrl());
+        return ui;
+    }
+
+    private static UserError startFailure(String host, int port, String portOption, Throwable cause) {
+        for (Throwable t = cause; t != null; t = t.getCause()) {
+            if (t instanceof BindException b) {
+                String msg = String.valueOf(b.getMessage());
+                if (msg.contains("in use")) {
+                    return new UserError("port " + port + " is already in use on " + host + ": choose another with "
+                            + portOption + " (e.g. " + portOption + " " + (port == 65535 ? 9001 : port + 1) + "), or stop what listens there");
+                }
+                return new UserError("cannot listen on " + hostPort(host, port) + " (" + msg + "): is " + host
+                        + " an address of this machine? Use 127.0.0.1 or 0.0.0.0");
+            }
+        }
+        return new UserError("the UI server did not start on " + hostPort(host, port) + ": " + cause);
+    }
+
+    /** Stops a Vert.x that never finished deploying, and forgets DL4J's half-made singleton. */
+    private static void shutDown(Vertx vertx) {
+        try {
+            VertxUIServer.stopInstance();
+        } catch (Exception e) {
+            log.debug("stopping the UI singleton: {}", e.toString());
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        vertx.close(ar -> done.complete(null));
+        try {
+            done.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.debug("closing Vert.x: {}", e.toString());
+        }
+    }
+
+    /** The port it listens on (the real one when started with port 0). */
+    public int port() {
+        return server.getPort();
+    }
+
+    public String host() {
+        return host;
+    }
+
+    /** True when only this machine can connect. */
+    public boolean loopbackOnly() {
+        return isLoopback(host);
+    }
+
+    /** A URL to open in a browser on this machine. */
+    public String baseUrl() {
+        String h = isWildcard(host) ? "127.0.0.1" : host;
+        if (h.contains(":")) {
+            h = "[" + h + "]";
+        }
+        return "http://" + h + ":" + port();
+    }
+
+    public String overviewUrl() {
+        return baseUrl() + "/train/overview";
+    }
+
+    public String chartsUrl() {
+        return baseUrl() + RunFilesRoutes.PAGE;
+    }
+
+    /** Shows a storage's sessions in the UI (live: new records appear as they are written). */
+    public void attach(StatsStorage storage) {
+        server.attach(storage);
+    }
+
+    public void detach(StatsStorage storage) {
+        server.detach(storage);
+    }
+
+    /** Accepts stats posted by {@code RemoteUIStatsStorageRouter}s (train --ui-remote) into {@code storage}. */
+    public void enableRemoteListener(StatsStorage storage) {
+        server.enableRemoteListener(storage, true);
+    }
+
+    public boolean isRemoteListenerEnabled() {
+        return server.isRemoteListenerEnabled();
+    }
+
+    /** Serves this run folder's charts under {@code /run}. */
+    public void showRun(Path runDir) {
+        runFiles.show(runDir);
+    }
+
+    public boolean isStopped() {
+        return closed || server.isStopped();
+    }
+
+    /** Blocks until the JVM is stopped (Ctrl-C), for commands that only serve. */
+    public void awaitTermination() throws InterruptedException {
+        Thread hook = new Thread(this::close, "xraydl-ui-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        while (!isStopped()) {
+            Thread.sleep(1000);
+        }
+    }
+
+    /** Stops the server and its Vert.x threads; the port is free afterwards. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (VertxUIServer.getInstance() == server) {
+                UIServer.stopInstance();
+            } else {
+                server.stop();
+            }
+        } catch (Exception e) {
+            log.warn("stopping the UI server: {}", e.toString());
+        }
+        // stop() closes Vert.x through the verticle; closing again is a no-op but waits for it.
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        vertx.close(ar -> done.complete(null));
+        try {
+            done.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.warn("the UI server did not stop within 30 s: {}", e.toString());
+        }
+    }
+
+    public static boolean isLoopback(String host) {
+        try {
+            return InetAddress.getByName(host).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    static boolean isWildcard(String host) {
+        try {
+            return InetAddress.getByName(host).isAnyLocalAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    static String hostPort(String host, int port) {
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+}
