@@ -64,6 +64,9 @@ public final class Trainer {
     }
 
     public static Result train(RunConfig c, Options o) {
+        // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
+        // run folder exists; engine constructors only validate, resources are taken in start().
+        TrainingEngine engine = engine(c);
         ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
         if (folder.labels().size() != 2) {
             throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
@@ -118,7 +121,7 @@ public final class Trainer {
         }
         Predictions bestPredictions = null;
         long runStart = System.nanoTime();
-        try (TrainingEngine engine = engine(c)) {
+        try (engine) {
             engine.start(net, listeners);
             provenance.put("engine", engine.name());
             final int firstEpoch = history.size() + 1;
