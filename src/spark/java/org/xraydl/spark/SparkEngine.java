@@ -23,7 +23,11 @@ import org.xraydl.train.EpochData;
 import org.xraydl.train.LossMeter;
 import org.xraydl.train.TrainingEngine;
 
+import java.io.IOException;
 import java.io.Serializable;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.SocketException;
@@ -57,8 +61,9 @@ import java.util.Random;
  * {@code spark.xraydl.exportDir} (export decoded batches there, e.g. on HDFS, instead of training
  * from the RDD), {@code spark.xraydl.averagingFrequency} (default 1),
  * {@code spark.xraydl.workersPerNode} (gradient sharing; default DL4J's cores/4),
- * {@code spark.xraydl.voidPort} (UDP port of gradient sharing, default 40123 on clusters, a free
- * port locally), {@code spark.xraydl.voidNetworkMask} / {@code spark.xraydl.voidController}
+ * {@code spark.xraydl.voidPort} (UDP port of gradient sharing on the driver, default 40123 on
+ * clusters, a free port locally) and {@code spark.xraydl.voidExecutorPort} (executors use it plus
+ * their executor id, default voidPort + 1), {@code spark.xraydl.voidNetworkMask} / {@code spark.xraydl.voidController}
  * (how the driver and executors find each other's IP), {@code spark.xraydl.connectTimeoutSeconds}
  * (default 10) and {@code spark.xraydl.executorWaitSeconds} (default 120).
  */
@@ -78,6 +83,11 @@ public class SparkEngine implements TrainingEngine {
     /** Validates the settings and checks the master; resources are only taken in {@link #start}. */
     public SparkEngine(RunConfig config) {
         this.config = config;
+        try {
+            Class.forName("org.apache.spark.SparkConf", false, SparkEngine.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new UserError("--engine spark needs Spark on the classpath: run Maven with -Pspark, or submit the shaded jar with spark-submit");
+        }
         String tm = config.trainingMaster() == null ? "" : config.trainingMaster().toLowerCase(Locale.ROOT);
         if (!tm.equals("shared") && !tm.equals("averaging")) {
             throw new UserError("--training-master must be shared (gradient sharing) or averaging (parameter averaging), got '"
@@ -148,6 +158,11 @@ public class SparkEngine implements TrainingEngine {
                 conf.set("spark.executor.extraJavaOptions", (opts + " -D" + AERON_UNBLOCK + "=" + AERON_UNBLOCK_NANOS).trim());
             }
         }
+        if (!master.isLocal() && !conf.contains("spark.jars")) {
+            String jar = applicationJar();
+            log.info("shipping {} to the executors (spark.jars)", jar);
+            conf.set("spark.jars", jar);
+        }
         if (master.isYarn()) {
             // Hadoop's client retries an absent ResourceManager for 15 minutes by default.
             conf.setIfMissing("spark.hadoop.yarn.resourcemanager.connect.max-wait.ms", "60000");
@@ -170,13 +185,40 @@ public class SparkEngine implements TrainingEngine {
         return context;
     }
 
+    /**
+     * Executors need this project's classes. spark-submit ships its jar itself (spark.jars is then set);
+     * started otherwise, use the jar this code runs from, or the shaded jar next to target/classes.
+     */
+    static String applicationJar() {
+        try {
+            Path code = Path.of(SparkEngine.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(code)) {
+                return code.toUri().toString();
+            }
+            Path target = code.getParent();
+            if (target != null && Files.isDirectory(target)) {
+                try (var s = Files.list(target)) {
+                    var shaded = s.filter(p -> p.getFileName().toString().endsWith("-spark.jar")).findFirst();
+                    if (shaded.isPresent()) {
+                        return shaded.get().toUri().toString();
+                    }
+                }
+            }
+        } catch (URISyntaxException | IOException | RuntimeException e) {
+            log.debug("cannot locate the application jar", e);
+        }
+        throw new UserError("Spark executors cannot load this project's classes from a classes folder: build the shaded jar "
+                + "(mvn -Pspark -Dspark.scope=provided -DskipTests package) and run it with spark-submit (see README)");
+    }
+
     /** A standalone master that accepts the application but has no free worker would leave the first job waiting forever. */
     private void waitForExecutors(JavaSparkContext context, int seconds) {
         long deadline = System.nanoTime() + seconds * 1_000_000_000L;
         while (true) {
             if (context.sc().isStopped()) {
-                throw new UserError("Spark master " + master.url() + " did not accept the application (see the Spark log above): "
-                        + "check that it is a Spark master of a compatible version (Spark " + context.version() + ")");
+                throw new UserError("Spark master " + master.url() + " ended the application before any executor started "
+                        + "(the reason is in the Spark log above: a master of another Spark version than " + context.version()
+                        + ", or executors that fail on the workers)");
             }
             // getExecutorInfos includes the driver.
             if (context.sc().statusTracker().getExecutorInfos().length > 1) {
@@ -212,8 +254,9 @@ public class SparkEngine implements TrainingEngine {
 
     private TrainingMaster<?, ?> sharedMaster() {
         int batch = config.batchSize();
+        int port = voidPort();
         VoidConfiguration.VoidConfigurationBuilder v = VoidConfiguration.builder()
-                .unicastPort(voidPort())
+                .portSupplier(new SplitPortSupplier(port, intSetting("spark.xraydl.voidExecutorPort", port + 1)))
                 .controllerAddress(controllerAddress());
         String mask = setting("spark.xraydl.voidNetworkMask", null);
         if (mask != null) {
