@@ -211,7 +211,8 @@ public final class Trainer {
             try {
                 Class<?> k = Class.forName("org.xraydl.spark.SparkEngine");
                 return (TrainingEngine) k.getConstructor(RunConfig.class).newInstance(c);
-            } catch (ClassNotFoundException e) {
+            } catch (ClassNotFoundException | LinkageError e) {
+                // LinkageError: org.xraydl.spark classes left in target/classes by an earlier -Pspark build, without Spark.
                 throw new UserError("--engine spark needs the Spark build: run Maven with -Pspark (e.g. mvn -Pspark compile exec:java@train ...)");
             } catch (ReflectiveOperationException e) {
                 Throwable cause = e.getCause() != null ? e.getCause() : e;
