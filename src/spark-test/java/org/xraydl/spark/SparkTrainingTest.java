@@ -133,6 +133,27 @@ class SparkTrainingTest {
         assertEquals(r.validation().loss(), MetricsCalculator.compute(val, Trainer.POSITIVE).loss(), 1e-4);
     }
 
+    @org.junit.jupiter.api.Test
+    void batchesCanBeExportedToSharedStorageInstead() throws IOException {
+        Path export = tmp.resolve("export");
+        Map<String, Object> o = tiny(tmp.resolve("exported"), "spark", "averaging");
+        o.put("epochs", 1);
+        System.setProperty("spark.xraydl.exportDir", export.toString());
+        Trainer.Result r;
+        try {
+            r = Trainer.train(ConfigLoader.load(null, o), Trainer.Options.quiet());
+        } finally {
+            System.clearProperty("spark.xraydl.exportDir");
+        }
+        assertEquals(1, r.history().size());
+        assertTrue(Double.isFinite(r.history().get(0).trainLoss()));
+        assertTrue(Files.isDirectory(export), "nothing was exported to " + export);
+        try (Stream<Path> s = Files.walk(export)) {
+            List<Path> left = s.filter(p -> p.toString().endsWith(".bin")).toList();
+            assertTrue(left.isEmpty(), "exported batches left behind: " + left);
+        }
+    }
+
     private static List<org.xraydl.data.LabeledImage> validation(Path dir) throws IOException {
         List<org.xraydl.data.LabeledImage> out = new ArrayList<>();
         for (String line : Files.readAllLines(dir.resolve(RunDirectory.SPLIT))) {

@@ -396,6 +396,9 @@ public class SparkEngine implements TrainingEngine {
             log.warn("gradient-sharing parameter server did not shut down cleanly: {}", e.toString());
         } finally {
             if (sc != null) {
+                if (sparkNet != null && exportDirectory() != null && !sparkNet.getTrainingMaster().deleteTempFiles(sc)) {
+                    log.warn("could not delete the exported batches under {}", exportDirectory());
+                }
                 sc.stop();
                 sc = null;
             }
