@@ -116,6 +116,8 @@ public final class ConfigLoader {
                 "normalization must be imagenet or vgg, got " + c.normalization());
         require(java.util.Set.of("local", "spark").contains(c.engine()),
                 "engine must be local or spark, got " + c.engine());
+        require(java.util.Set.of("shared", "averaging").contains(c.trainingMaster()),
+                "trainingMaster must be shared (gradient sharing) or averaging (parameter averaging), got " + c.trainingMaster());
     }
 
     private static void require(boolean ok, String message) {

@@ -65,6 +65,9 @@ public final class Trainer {
     }
 
     public static Result train(RunConfig c, Options o) {
+        // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
+        // run folder exists; engine constructors only validate, resources are taken in start().
+        TrainingEngine engine = engine(c);
         ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
         if (folder.labels().size() != 2) {
             throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
@@ -125,7 +128,7 @@ public final class Trainer {
         }
         Predictions bestPredictions = null;
         long runStart = System.nanoTime();
-        try (TrainingEngine engine = engine(c)) {
+        try (engine) {
             engine.start(net, listeners);
             provenance.put("engine", engine.name());
             final int firstEpoch = history.size() + 1;
@@ -223,7 +226,8 @@ public final class Trainer {
             try {
                 Class<?> k = Class.forName("org.xraydl.spark.SparkEngine");
                 return (TrainingEngine) k.getConstructor(RunConfig.class).newInstance(c);
-            } catch (ClassNotFoundException e) {
+            } catch (ClassNotFoundException | LinkageError e) {
+                // LinkageError: org.xraydl.spark classes left in target/classes by an earlier -Pspark build, without Spark.
                 throw new UserError("--engine spark needs the Spark build: run Maven with -Pspark (e.g. mvn -Pspark compile exec:java@train ...)");
             } catch (ReflectiveOperationException e) {
                 Throwable cause = e.getCause() != null ? e.getCause() : e;

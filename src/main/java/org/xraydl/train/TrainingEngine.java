@@ -15,6 +15,7 @@ import java.util.function.Supplier;
  * epoch loop, validation, history and checkpoints live in {@link Trainer} and are the same for all.
  */
 public interface TrainingEngine extends AutoCloseable {
+    // Constructors only validate (they run before the run folder is created); take resources in start().
 
     /** Short name for logs and provenance, e.g. "local", "parallel-wrapper(2)". */
     String name();
