@@ -1,11 +1,8 @@
 package org.xraydl.data;
 
-import org.bytedeco.javacv.OpenCVFrameConverter;
 import org.bytedeco.opencv.opencv_core.Mat;
 import org.bytedeco.opencv.opencv_core.Rect;
 import org.bytedeco.opencv.opencv_core.Size;
-import org.datavec.image.data.ImageWritable;
-import org.datavec.image.transform.BaseImageTransform;
 
 import java.util.Random;
 
@@ -16,7 +13,7 @@ import static org.bytedeco.opencv.global.opencv_imgproc.resize;
  * The evaluation path of the paper (torchvision Resize(255) + CenterCrop(224)): shorter side
  * resized to {@code resizeTo}, then the central {@code size x size} square. Deterministic.
  */
-public class CenterCropTransform extends BaseImageTransform<Mat> {
+public class CenterCropTransform extends MatTransform {
     private final int resizeTo;
     private final int size;
 
@@ -24,15 +21,10 @@ public class CenterCropTransform extends BaseImageTransform<Mat> {
         super(null);
         this.resizeTo = resizeTo;
         this.size = size;
-        this.converter = new OpenCVFrameConverter.ToMat();
     }
 
     @Override
-    protected ImageWritable doTransform(ImageWritable image, Random random) {
-        if (image == null) {
-            return null;
-        }
-        Mat mat = converter.convert(image.getFrame());
+    protected Mat transform(Mat mat, Random random) {
         int h = mat.rows();
         int w = mat.cols();
         double scale = resizeTo / (double) Math.min(h, w);
@@ -41,6 +33,6 @@ public class CenterCropTransform extends BaseImageTransform<Mat> {
         Mat resized = new Mat();
         resize(mat, resized, new Size(nw, nh), 0, 0, INTER_AREA);
         Mat out = resized.apply(new Rect((nw - size) / 2, (nh - size) / 2, size, size)).clone();
-        return new ImageWritable(converter.convert(out));
+        return out;
     }
 }

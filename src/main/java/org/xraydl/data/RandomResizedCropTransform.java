@@ -1,11 +1,8 @@
 package org.xraydl.data;
 
-import org.bytedeco.javacv.OpenCVFrameConverter;
 import org.bytedeco.opencv.opencv_core.Mat;
 import org.bytedeco.opencv.opencv_core.Rect;
 import org.bytedeco.opencv.opencv_core.Size;
-import org.datavec.image.data.ImageWritable;
-import org.datavec.image.transform.BaseImageTransform;
 
 import java.util.Random;
 
@@ -16,7 +13,7 @@ import static org.bytedeco.opencv.global.opencv_imgproc.resize;
  * torchvision's RandomResizedCrop, which DataVec lacks: a crop of random area (scaleMin..1 of
  * the image) and aspect ratio (3/4..4/3) at a random place, resized to size x size.
  */
-public class RandomResizedCropTransform extends BaseImageTransform<Mat> {
+public class RandomResizedCropTransform extends MatTransform {
     private final int size;
     private final double scaleMin;
 
@@ -24,15 +21,10 @@ public class RandomResizedCropTransform extends BaseImageTransform<Mat> {
         super(random);
         this.size = size;
         this.scaleMin = scaleMin;
-        this.converter = new OpenCVFrameConverter.ToMat();
     }
 
     @Override
-    protected ImageWritable doTransform(ImageWritable image, Random random) {
-        if (image == null) {
-            return null;
-        }
-        Mat mat = converter.convert(image.getFrame());
+    protected Mat transform(Mat mat, Random random) {
         int h = mat.rows();
         int w = mat.cols();
         Rect rect = null;
@@ -55,6 +47,6 @@ public class RandomResizedCropTransform extends BaseImageTransform<Mat> {
         Mat cropped = mat.apply(rect);
         Mat out = new Mat();
         resize(cropped, out, new Size(size, size), 0, 0, INTER_LINEAR);
-        return new ImageWritable(converter.convert(out));
+        return out;
     }
 }

@@ -1,0 +1,29 @@
+package org.xraydl.data;
+
+import org.bytedeco.javacv.OpenCVFrameConverter;
+import org.bytedeco.opencv.opencv_core.Mat;
+import org.datavec.image.data.ImageWritable;
+import org.datavec.image.transform.BaseImageTransform;
+
+import java.util.Random;
+
+/** A DataVec image transform written as a function of an OpenCV Mat (null images pass through). */
+abstract class MatTransform extends BaseImageTransform<Mat> {
+
+    MatTransform(Random random) {
+        super(random);
+        this.converter = new OpenCVFrameConverter.ToMat();
+    }
+
+    /** The transformed image; {@code random} is null for deterministic transforms. */
+    protected abstract Mat transform(Mat image, Random random);
+
+    @Override
+    protected final ImageWritable doTransform(ImageWritable image, Random random) {
+        if (image == null) {
+            return null;
+        }
+        Mat in = converter.convert(image.getFrame());
+        return new ImageWritable(converter.convert(transform(in, random)));
+    }
+}
