@@ -20,7 +20,7 @@ public final class NativeHelpers {
     /** DL4J's switch ({@code DL4JSystemProperties.DISABLE_HELPER_PROPERTY}). */
     public static final String DISABLE_PROPERTY = "org.eclipse.deeplearning4j.helpers.disable";
     /** The pipeline's default: helpers on (see the benchmark notes for the measurements). */
-    public static final boolean DEFAULT_ON = false;
+    public static final boolean DEFAULT_ON = true;
 
     private static volatile boolean configured;
 
