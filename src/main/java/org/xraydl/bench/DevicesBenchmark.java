@@ -25,7 +25,7 @@ public final class DevicesBenchmark {
             "CUDA", "org.nd4j.linalg.jcublas.JCublasBackend");
 
     public record Spec(List<String> models, int size, int batch, List<Step> steps, Timing timing, Tuning tuning,
-                       boolean fork) {
+                       boolean fork, Map<String, String> childEnv) {
     }
 
     private DevicesBenchmark() {
@@ -77,7 +77,7 @@ public final class DevicesBenchmark {
                     BenchResult r;
                     if (backend.equals(active) && !spec.fork()) {
                         r = MatrixBenchmark.inProcess(w, new MatrixBenchmark.Spec(List.of(), List.of(), List.of(), spec.batch(),
-                                spec.timing(), spec.tuning(), false));
+                                spec.timing(), spec.tuning(), false, spec.childEnv()));
                     } else {
                         r = forked(backend, w, spec, outDir.resolve("cells"));
                     }
@@ -98,9 +98,10 @@ public final class DevicesBenchmark {
         String name = backend.toLowerCase(Locale.ROOT) + "-" + w.model() + "-" + w.size() + "-" + w.step().id();
         Path json = cells.resolve(name + ".json");
         Path log = cells.resolve(name + ".log");
-        Map<String, String> env = backend.equals("CUDA")
+        Map<String, String> env = new java.util.HashMap<>(spec.childEnv());
+        env.putAll(backend.equals("CUDA")
                 ? Map.of("BACKEND_PRIORITY_GPU", "1000", "BACKEND_PRIORITY_CPU", "0")
-                : Map.of("BACKEND_PRIORITY_CPU", "1000", "BACKEND_PRIORITY_GPU", "0");
+                : Map.of("BACKEND_PRIORITY_CPU", "1000", "BACKEND_PRIORITY_GPU", "0"));
         try {
             Files.createDirectories(cells);
             Files.deleteIfExists(json);

@@ -17,8 +17,9 @@ public final class MatrixBenchmark {
     public static final String JSON = "benchmark.json";
     public static final String PNG = "benchmark.png";
 
+    /** @param childEnv environment variables set for each child JVM (e.g. OMP_WAIT_POLICY) */
     public record Spec(List<String> models, List<Integer> sizes, List<Step> steps, int batch, Timing timing,
-                       Tuning tuning, boolean fork) {
+                       Tuning tuning, boolean fork, Map<String, String> childEnv) {
     }
 
     private MatrixBenchmark() {
@@ -55,6 +56,7 @@ public final class MatrixBenchmark {
         s.put("seconds", spec.timing().seconds());
         s.put("warmup", spec.timing().warmup());
         s.put("one_jvm_per_cell", spec.fork());
+        s.put("child_env", spec.childEnv());
         s.put("tuning", spec.tuning());
         doc.put("matrix", s);
         doc.put("results", results);
@@ -77,7 +79,7 @@ public final class MatrixBenchmark {
         try {
             Files.createDirectories(cells);
             Files.deleteIfExists(json);
-            int code = ChildJvm.run(cellArgs(w, spec.timing(), spec.tuning(), json), Map.of(), log);
+            int code = ChildJvm.run(cellArgs(w, spec.timing(), spec.tuning(), json), spec.childEnv(), log);
             if (code == 0 && Files.isRegularFile(json)) {
                 return BenchReport.readResult(json);
             }
@@ -85,6 +87,11 @@ public final class MatrixBenchmark {
         } catch (Exception e) {
             return BenchResult.failed(w, Benchmark.backend(), e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()));
         }
+    }
+
+    /** Runs one workload in a child JVM with {@code env} and returns its result. */
+    public static BenchResult forkOne(Workload w, Timing t, Tuning tuning, Map<String, String> env, Path dir) {
+        return forked(w, new Spec(List.of(), List.of(), List.of(), w.batch(), t, tuning, true, env), dir);
     }
 
     static List<String> cellArgs(Workload w, Timing t, Tuning tuning, Path json) {

@@ -68,6 +68,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("onednn_layer_helpers", helpers);
         m.put("onednn_available", NativeHelpers.oneDnnAvailable());
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
+        m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         return m;
     }
 }

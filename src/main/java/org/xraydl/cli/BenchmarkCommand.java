@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -67,8 +68,13 @@ public class BenchmarkCommand implements Callable<Integer> {
     int batches;
     @Option(names = "--devices", description = "CPU vs GPU time per batch for the backends on the classpath")
     boolean devices;
-    @Option(names = "--in-process", description = "Matrix/devices: run every cell in this JVM instead of one child JVM per cell")
+    @Option(names = "--in-process", description = "Run in this JVM instead of child JVMs (one per cell; a single workload is"
+            + " forked only to set --omp-wait-policy)")
     boolean inProcess;
+    @Option(names = "--omp-wait-policy", defaultValue = "passive", description = "OMP_WAIT_POLICY for the child JVMs: passive | active |"
+            + " inherit (default ${DEFAULT-VALUE}: OpenMP threads that spin-wait lose their time slice to other processes on a"
+            + " shared machine; 'inherit' keeps the caller's environment)")
+    String ompWaitPolicy;
 
     @Option(names = "--workspace", defaultValue = "enabled", description = "Tuning: DL4J workspaces enabled | none (default ${DEFAULT-VALUE})")
     String workspace;
@@ -81,6 +87,7 @@ public class BenchmarkCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Map<String, String> childEnv = childEnv();
         Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
@@ -101,7 +108,7 @@ public class BenchmarkCommand implements Callable<Integer> {
             }
             List<String> ms = models != null ? models : List.of(model == null ? "densenet121" : model);
             DevicesBenchmark.Spec spec = new DevicesBenchmark.Spec(ms, size == null ? 128 : size, batch, st,
-                    timing(10), tuning, !inProcess);
+                    timing(10), tuning, !inProcess, childEnv);
             Path dir = outDir();
             DevicesBenchmark.run(spec, dir, System.out);
             System.out.println("[benchmark] wrote " + dir.resolve(DevicesBenchmark.JSON) + " and " + dir.resolve(DevicesBenchmark.PNG));
@@ -112,7 +119,19 @@ public class BenchmarkCommand implements Callable<Integer> {
                 throw new UserError("--step runs one workload: pass --model too (vgg16, densenet121 or densenet)");
             }
             Workload w = new Workload(model, size == null ? 128 : size, batch, Step.parse(step));
-            BenchResult r = Benchmark.run(w, timing(20), tuning);
+            String wanted = childEnv.get("OMP_WAIT_POLICY");
+            boolean fork = !inProcess && wanted != null && !wanted.equalsIgnoreCase(String.valueOf(System.getenv("OMP_WAIT_POLICY")));
+            BenchResult r;
+            if (fork) {
+                // OpenMP reads OMP_WAIT_POLICY once, when the native library loads: only a new JVM can change it
+                Path dir = Files.createTempDirectory("xraydl-benchmark");
+                r = MatrixBenchmark.forkOne(w, timing(20), tuning, childEnv, dir);
+                if (!r.ok()) {
+                    throw new UserError(w.label() + " failed: " + r.error());
+                }
+            } else {
+                r = Benchmark.run(w, timing(20), tuning);
+            }
             System.out.printf(java.util.Locale.ROOT, "%s: %.2f img/s (%.1f ms/batch, %d iterations in %.1f s, load %.1f)%n",
                     w.label(), r.imgPerS(), r.msPerBatch(), r.iterations(), r.seconds(), r.loadAfter());
             System.out.println(BenchReport.jsonLine(r));
@@ -124,7 +143,7 @@ public class BenchmarkCommand implements Callable<Integer> {
         List<String> ms = models != null ? models : model != null ? List.of(model) : List.of("vgg16", "densenet121", "densenet");
         List<Integer> ss = sizes != null ? sizes : size != null ? List.of(size) : List.of(128, 224);
         List<Step> st = steps == null ? List.of(Step.values()) : steps.stream().map(Step::parse).toList();
-        MatrixBenchmark.Spec spec = new MatrixBenchmark.Spec(ms, ss, st, batch, timing(10), tuning, !inProcess);
+        MatrixBenchmark.Spec spec = new MatrixBenchmark.Spec(ms, ss, st, batch, timing(10), tuning, !inProcess, childEnv);
         for (String m : ms) {
             new Workload(m, ss.get(0), batch, st.get(0)); // validate names before the long run
         }
@@ -134,6 +153,15 @@ public class BenchmarkCommand implements Callable<Integer> {
         System.out.print(BenchReport.table(results));
         System.out.println("[benchmark] wrote " + dir.resolve(MatrixBenchmark.JSON) + " and " + dir.resolve(MatrixBenchmark.PNG));
         return results.stream().allMatch(BenchResult::ok) ? 0 : 1;
+    }
+
+    private Map<String, String> childEnv() {
+        String p = ompWaitPolicy.toLowerCase(java.util.Locale.ROOT);
+        return switch (p) {
+            case "inherit" -> Map.of();
+            case "passive", "active" -> Map.of("OMP_WAIT_POLICY", p.toUpperCase(java.util.Locale.ROOT));
+            default -> throw new UserError("--omp-wait-policy must be passive, active or inherit, got " + ompWaitPolicy);
+        };
     }
 
     private Timing timing(double defaultSeconds) {

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The benchmark goal end to end on tiny workloads (compact DenseNet, 32 px, batch 2, one timed iteration). */
 class BenchmarkCommandTest {
     private static final String[] TINY = {"--model", "densenet", "--size", "32", "--batch", "2",
-            "--seconds", "0", "--warmup", "1", "--max-iterations", "1"};
+            "--seconds", "0", "--warmup", "1", "--max-iterations", "1", "--in-process"};
 
     @TempDir
     Path tmp;
@@ -56,6 +56,7 @@ class BenchmarkCommandTest {
                 "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1", "--out", out.toString()));
         JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(MatrixBenchmark.JSON).toFile());
         assertTrue(doc.get("matrix").get("one_jvm_per_cell").asBoolean());
+        assertEquals("PASSIVE", doc.get("matrix").get("child_env").get("OMP_WAIT_POLICY").asText());
         assertResult(doc.get("results").get(0), "densenet", 32, 2, "forward");
         assertTrue(Files.isRegularFile(out.resolve("cells").resolve("densenet-32-forward.json")));
     }
