@@ -77,6 +77,7 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                     + "): retrain, or pass another --model");
         }
         try {
+            NativeHelpers.ensureConfigured();
             ComputationGraph net = ModelSerializer.restoreComputationGraph(file.toFile(), true);
             return new ModelBundle(net, pre, config, provenance);
         } catch (Exception e) {

@@ -27,6 +27,7 @@ public final class ModelFactory {
     }
 
     public static ComputationGraph create(RunConfig c, int numClasses, double[] classWeights) {
+        NativeHelpers.ensureConfigured(); // oneDNN layer helpers: decided when the layers are created
         String model = c.model().toLowerCase(Locale.ROOT);
         HeadSpec head = new HeadSpec(c.headHidden(), c.headDropout(), numClasses, classWeights);
         return switch (model) {

@@ -1,0 +1,105 @@
+package org.xraydl.bench;
+
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.transferlearning.TransferLearningHelper;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/** Times one {@link Workload}: build, warm up, then a timed loop; random float32 input, NCHW. */
+public final class Benchmark {
+    public static final String ENGINE = "dl4j 1.0.0-M2.1";
+    public static final long SEED = 0;
+
+    private Benchmark() {
+    }
+
+    public static BenchResult run(Workload w, Timing t, Tuning tuning) {
+        tuning.applyGlobal();
+        double loadBefore = loadAverage();
+        long b0 = System.nanoTime();
+        ComputationGraph net = BenchNets.build(w, SEED);
+        tuning.applyTo(net);
+        Runnable step = step(net, w);
+        double buildSeconds = (System.nanoTime() - b0) / 1e9;
+
+        long w0 = System.nanoTime();
+        for (int i = 0; i < t.warmup(); i++) {
+            step.run();
+        }
+        double warmupSeconds = (System.nanoTime() - w0) / 1e9;
+
+        List<Long> times = new ArrayList<>();
+        long start = System.nanoTime();
+        long deadline = start + (long) (t.seconds() * 1e9);
+        while (times.size() < t.minIterations()
+                || (System.nanoTime() < deadline && (t.maxIterations() <= 0 || times.size() < t.maxIterations()))) {
+            long s = System.nanoTime();
+            step.run();
+            times.add(System.nanoTime() - s);
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        int n = times.size();
+        long images = (long) n * w.batch();
+        Map<String, Object> settings = tuning.describe();
+        settings.put("layer_helpers_engaged", HelperReport.summary(net));
+        BenchResult r = new BenchResult(ENGINE, backend(), w.model(), w.size(), w.batch(), w.step().id(),
+                ((Number) settings.get("threads")).intValue(), images / seconds, 1000 * seconds / n,
+                median(times) / 1e6, n, images, seconds, t.warmup(), warmupSeconds, buildSeconds, net.numParams(),
+                loadBefore, loadAverage(), settings, null);
+        return r;
+    }
+
+    /** The work of one iteration on {@code net}; input and labels are made once, outside the timed loop. */
+    static Runnable step(ComputationGraph net, Workload w) {
+        Nd4j.getRandom().setSeed(SEED);
+        INDArray x = Nd4j.rand(DataType.FLOAT, w.batch(), 3, w.size(), w.size());
+        INDArray y = Nd4j.zeros(DataType.FLOAT, w.batch(), BenchNets.NUM_CLASSES);
+        for (int i = 0; i < w.batch(); i++) {
+            y.putScalar(i, i % BenchNets.NUM_CLASSES, 1.0);
+        }
+        DataSet ds = new DataSet(x, y);
+        return switch (w.step()) {
+            case FORWARD -> () -> {
+                net.output(false, x);
+                sync();
+            };
+            case HEAD, FULL -> () -> {
+                net.fit(ds);
+                sync();
+            };
+            case FEATURIZE -> {
+                TransferLearningHelper helper = new TransferLearningHelper(net);
+                yield () -> {
+                    helper.featurize(ds);
+                    sync();
+                };
+            }
+        };
+    }
+
+    private static void sync() {
+        Nd4j.getExecutioner().commit(); // a no-op on CPU; waits for queued kernels on CUDA
+    }
+
+    public static String backend() {
+        return String.valueOf(Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend"));
+    }
+
+    public static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
+    static double median(List<Long> xs) {
+        long[] a = xs.stream().mapToLong(Long::longValue).toArray();
+        Arrays.sort(a);
+        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2.0;
+    }
+}

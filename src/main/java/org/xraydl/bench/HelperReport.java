@@ -1,0 +1,40 @@
+package org.xraydl.bench;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.layers.FrozenLayer;
+import org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.layers.LayerHelper;
+
+import java.util.Map;
+import java.util.TreeMap;
+
+/** Which platform helper each layer type really got: proof that the oneDNN path engaged (or not). */
+public final class HelperReport {
+
+    private HelperReport() {
+    }
+
+    /** e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}. */
+    public static Map<String, String> summary(ComputationGraph net) {
+        Map<String, Map<String, Integer>> counts = new TreeMap<>();
+        for (Layer l : net.getLayers()) {
+            Layer inner = l;
+            if (inner instanceof FrozenLayer f) {
+                inner = f.getInsideLayer();
+            } else if (inner instanceof FrozenLayerWithBackprop f) {
+                inner = f.getInsideLayer();
+            }
+            LayerHelper h = inner.getHelper();
+            String helper = h == null ? "none" : h.getClass().getSimpleName();
+            counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
+        }
+        Map<String, String> out = new TreeMap<>();
+        counts.forEach((layer, hs) -> {
+            StringBuilder sb = new StringBuilder();
+            hs.forEach((h, n) -> sb.append(sb.length() == 0 ? "" : ", ").append(h).append(" x").append(n));
+            out.put(layer, sb.toString());
+        });
+        return out;
+    }
+}

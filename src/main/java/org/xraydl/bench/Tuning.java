@@ -1,0 +1,74 @@
+package org.xraydl.bench;
+
+import org.deeplearning4j.nn.conf.CacheMode;
+import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.UserError;
+import org.xraydl.model.NativeHelpers;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The speed levers a benchmark run can set, so they can be compared from the command line:
+ * DL4J workspaces, layer cache mode, the oneDNN layer helpers, and the native thread count.
+ * {@link #DEFAULT} is what the pipeline itself uses.
+ *
+ * @param workspace {@code enabled} | {@code none}: DL4J training and inference workspace mode
+ * @param cache     {@code none} | {@code host} | {@code device}: DL4J layer cache mode
+ * @param helpers   oneDNN layer helpers (conv, batch norm, pooling) on or off; see {@link NativeHelpers}
+ * @param threads   native (OpenMP + BLAS) threads; 0 keeps ND4J's choice (one per core)
+ */
+public record Tuning(String workspace, String cache, boolean helpers, int threads) {
+
+    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0);
+
+    public Tuning {
+        workspace = workspace.toLowerCase(Locale.ROOT);
+        cache = cache.toLowerCase(Locale.ROOT);
+        if (!workspace.equals("enabled") && !workspace.equals("none")) {
+            throw new UserError("--workspace must be enabled or none, got " + workspace);
+        }
+        if (!cache.equals("none") && !cache.equals("host") && !cache.equals("device")) {
+            throw new UserError("--cache must be none, host or device, got " + cache);
+        }
+        if (threads < 0) {
+            throw new UserError("--threads must be >= 0, got " + threads);
+        }
+    }
+
+    /** Process-wide settings; call before the network is built (helpers are chosen when layers are created). */
+    public void applyGlobal() {
+        NativeHelpers.configure(helpers);
+        if (threads > 0) {
+            Nd4j.getEnvironment().setMaxThreads(threads);
+            Nd4j.getEnvironment().setMaxMasterThreads(threads);
+            try {
+                Nd4j.factory().blas().setMaxThreads(threads);
+            } catch (RuntimeException | UnsatisfiedLinkError e) {
+                // some backends do not let BLAS threads be changed at run time: OMP threads still apply
+            }
+        }
+    }
+
+    /** Per-network settings: workspace and cache modes. */
+    public void applyTo(ComputationGraph net) {
+        WorkspaceMode ws = workspace.equals("none") ? WorkspaceMode.NONE : WorkspaceMode.ENABLED;
+        net.getConfiguration().setTrainingWorkspaceMode(ws);
+        net.getConfiguration().setInferenceWorkspaceMode(ws);
+        net.setCacheMode(CacheMode.valueOf(cache.toUpperCase(Locale.ROOT)));
+    }
+
+    public Map<String, Object> describe() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("workspace", workspace);
+        m.put("cache", cache);
+        m.put("onednn_layer_helpers", helpers);
+        m.put("onednn_available", NativeHelpers.oneDnnAvailable());
+        m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
+        m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
+        return m;
+    }
+}

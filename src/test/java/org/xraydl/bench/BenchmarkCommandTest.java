@@ -1,0 +1,136 @@
+package org.xraydl.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.xraydl.cli.Main;
+import org.xraydl.config.ConfigLoader;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The benchmark goal end to end on tiny workloads (compact DenseNet, 32 px, batch 2, one timed iteration). */
+class BenchmarkCommandTest {
+    private static final String[] TINY = {"--model", "densenet", "--size", "32", "--batch", "2",
+            "--seconds", "0", "--warmup", "1", "--max-iterations", "1", "--in-process"};
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void everyStepPrintsAndWritesImagesPerSecond() throws IOException {
+        for (Step step : Step.values()) {
+            Path json = tmp.resolve(step.id() + ".json");
+            assertEquals(0, Main.run(concat(TINY, "--step", step.id(), "--json", json.toString())), step.id());
+            JsonNode r = ConfigLoader.JSON.readTree(json.toFile());
+            assertResult(r, "densenet", 32, 2, step.id());
+        }
+    }
+
+    @Test
+    void matrixWritesTableJsonAndChart() throws IOException {
+        Path out = tmp.resolve("matrix");
+        assertEquals(0, Main.run("benchmark", "--models", "densenet", "--sizes", "32", "--steps", "forward,full",
+                "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1", "--in-process",
+                "--out", out.toString()));
+        JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(MatrixBenchmark.JSON).toFile());
+        assertEquals(2, doc.get("results").size());
+        assertResult(doc.get("results").get(0), "densenet", 32, 2, "forward");
+        assertResult(doc.get("results").get(1), "densenet", 32, 2, "full");
+        assertTrue(doc.get("load_average").isNumber());
+        assertPng(out.resolve(MatrixBenchmark.PNG));
+    }
+
+    @Test
+    void matrixCellRunsInItsOwnJvm() throws IOException {
+        Path out = tmp.resolve("forked");
+        assertEquals(0, Main.run("benchmark", "--models", "densenet", "--sizes", "32", "--steps", "forward",
+                "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1", "--out", out.toString()));
+        JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(MatrixBenchmark.JSON).toFile());
+        assertTrue(doc.get("matrix").get("one_jvm_per_cell").asBoolean());
+        assertEquals("PASSIVE", doc.get("matrix").get("child_env").get("OMP_WAIT_POLICY").asText());
+        assertResult(doc.get("results").get(0), "densenet", 32, 2, "forward");
+        assertTrue(Files.isRegularFile(out.resolve("cells").resolve("densenet-32-forward.json")));
+    }
+
+    @Test
+    void workersModeWritesTimeVersusWorkers() throws IOException {
+        Path out = tmp.resolve("workers");
+        assertEquals(0, Main.run("benchmark", "--workers", "2", "--model", "densenet", "--size", "32", "--batch", "2",
+                "--batches", "2", "--out", out.toString()));
+        JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(WorkersBenchmark.JSON).toFile());
+        JsonNode points = doc.get("points");
+        assertEquals(2, points.size());
+        for (int i = 0; i < 2; i++) {
+            assertEquals(i + 1, points.get(i).get("workers").asInt());
+            double s = points.get(i).get("seconds_per_epoch").asDouble();
+            assertTrue(s > 0 && Double.isFinite(s));
+            assertTrue(points.get(i).get("img_per_s").asDouble() > 0);
+        }
+        assertTrue(points.get(1).get("engine").asText().startsWith("parallel-wrapper"));
+        assertPng(out.resolve(WorkersBenchmark.PNG));
+    }
+
+    @Test
+    void devicesModeSaysWhenThereIsNoGpuBackend() throws IOException {
+        Path out = tmp.resolve("devices");
+        assertEquals(0, Main.run("benchmark", "--devices", "--in-process", "--models", "densenet", "--size", "32",
+                "--steps", "forward", "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1",
+                "--out", out.toString()));
+        JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(DevicesBenchmark.JSON).toFile());
+        boolean gpu = DevicesBenchmark.backendsOnClasspath().contains("CUDA");
+        assertEquals(gpu, doc.get("gpu_backend_present").asBoolean());
+        if (!gpu) {
+            assertTrue(doc.get("note").asText().contains("no GPU backend"), doc.get("note").asText());
+            for (JsonNode r : doc.get("results")) {
+                assertEquals("CPU", r.get("backend").asText()); // never a made-up GPU number
+            }
+        }
+        assertResult(doc.get("results").get(0), "densenet", 32, 2, "forward");
+        assertPng(out.resolve(DevicesBenchmark.PNG));
+    }
+
+    @Test
+    void badArgumentsAreOneLineErrors() {
+        assertEquals(2, Main.run(concat(TINY, "--step", "backward")));
+        assertEquals(2, Main.run("benchmark", "--model", "resnet", "--step", "forward"));
+        assertEquals(2, Main.run("benchmark", "--step", "forward"));
+        assertEquals(2, Main.run("benchmark", "--workers", "2", "--step", "forward"));
+    }
+
+    static void assertResult(JsonNode r, String model, int size, int batch, String step) {
+        for (String key : List.of("model", "size", "batch", "step", "img_per_s", "ms_per_batch", "settings")) {
+            assertTrue(r.has(key), "missing key " + key + " in " + r);
+        }
+        assertFalse(r.has("error"), () -> "cell failed: " + r.get("error"));
+        assertEquals(model, r.get("model").asText());
+        assertEquals(size, r.get("size").asInt());
+        assertEquals(batch, r.get("batch").asInt());
+        assertEquals(step, r.get("step").asText());
+        double v = r.get("img_per_s").asDouble();
+        assertTrue(v > 0 && Double.isFinite(v), "img_per_s " + v);
+    }
+
+    static void assertPng(Path png) throws IOException {
+        assertTrue(Files.size(png) > 1000, png + " is too small");
+        try (InputStream in = Files.newInputStream(png)) {
+            assertArrayEquals(new byte[]{(byte) 0x89, 'P', 'N', 'G'}, in.readNBytes(4));
+        }
+    }
+
+    private static String[] concat(String[] base, String... more) {
+        String[] out = new String[base.length + more.length + 1];
+        out[0] = "benchmark";
+        System.arraycopy(base, 0, out, 1, base.length);
+        System.arraycopy(more, 0, out, 1 + base.length, more.length);
+        return out;
+    }
+}

@@ -1,0 +1,177 @@
+package org.xraydl.bench;
+
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.transferlearning.FineTuneConfiguration;
+import org.deeplearning4j.nn.transferlearning.TransferLearning;
+import org.deeplearning4j.util.ModelSerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Sgd;
+import org.xraydl.model.DenseNetBuilder;
+import org.xraydl.model.DenseNetSpec;
+import org.xraydl.model.HeadSpec;
+import org.xraydl.model.ModelFactory;
+import org.xraydl.model.NativeHelpers;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The fast path (oneDNN layer helpers: one native op per convolution, batch norm and pooling) gives
+ * the same numbers as DL4J's plain Java layer path on the same weights: inference outputs, training
+ * outputs (batch statistics), loss, every gradient, and the parameters after SGD steps. Also:
+ * fast-path models save, load and freeze like any other.
+ */
+class FastPathEquivalenceTest {
+    /** Relative tolerance: float32, different summation order (oneDNN blocked kernels vs im2col + gemm). */
+    private static final double RTOL = 1e-3;
+
+    private static ComputationGraph plain;
+    private static ComputationGraph fast;
+    private static DataSet batch;
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void build() {
+        // A small DenseNet: 7x7/2 stem conv (truncate), max pool, 1x1 and 3x3 'same' convs, batch norms,
+        // concatenations, an average-pool transition, global pooling. No dropout, so training is deterministic.
+        DenseNetSpec spec = DenseNetSpec.compact(8, List.of(2, 2), 16);
+        HeadSpec head = new HeadSpec(List.of(16), List.of(0.0), 2, null);
+        NativeHelpers.configure(false);
+        plain = DenseNetBuilder.build(spec, 48, 3, 11, 1e-2, head);
+        NativeHelpers.configure(true);
+        fast = plain.clone(); // same configuration and parameters, layers re-created with the helpers on
+        Nd4j.getRandom().setSeed(5);
+        INDArray x = Nd4j.rand(DataType.FLOAT, 4, 3, 48, 48).subi(0.5).muli(4);
+        INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
+        for (int i = 0; i < 4; i++) {
+            y.putScalar(i, i % 2, 1.0);
+        }
+        batch = new DataSet(x, y);
+    }
+
+    @AfterAll
+    static void restoreDefault() {
+        NativeHelpers.configure(NativeHelpers.DEFAULT_ON);
+    }
+
+    @Test
+    void theTwoPathsReallyDiffer() {
+        Map<String, String> p = HelperReport.summary(plain);
+        Map<String, String> f = HelperReport.summary(fast);
+        assertEquals("none x" + count(plain, "ConvolutionLayer"), p.get("ConvolutionLayer"));
+        assertTrue(f.get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
+        assertTrue(f.get("BatchNormalization").startsWith("MKLDNNBatchNormHelper"), f.toString());
+        assertTrue(f.get("SubsamplingLayer").startsWith("MKLDNNSubsamplingHelper"), f.toString());
+        assertEquals(plain.params(), fast.params());
+    }
+
+    @Test
+    void inferenceOutputsMatch() {
+        assertClose(plain.outputSingle(false, batch.getFeatures()), fast.outputSingle(false, batch.getFeatures()), "inference");
+        assertClose(plain.feedForward(batch.getFeatures(), false).get(DenseNetBuilder.FEATURES),
+                fast.feedForward(batch.getFeatures(), false).get(DenseNetBuilder.FEATURES), "trunk features");
+    }
+
+    @Test
+    void trainingOutputsLossAndGradientsMatch() {
+        assertClose(plain.outputSingle(true, batch.getFeatures()), fast.outputSingle(true, batch.getFeatures()), "training-mode output");
+        ComputationGraph a = copy(plain, false);
+        ComputationGraph b = copy(fast, true);
+        a.setInput(0, batch.getFeatures());
+        a.setLabels(batch.getLabels());
+        b.setInput(0, batch.getFeatures());
+        b.setLabels(batch.getLabels());
+        a.computeGradientAndScore();
+        b.computeGradientAndScore();
+        assertEquals(a.score(), b.score(), 1e-4 * Math.abs(a.score()), "loss");
+        for (Map.Entry<String, INDArray> e : a.gradient().gradientForVariable().entrySet()) {
+            assertClose(e.getValue(), b.gradient().gradientForVariable().get(e.getKey()), "gradient of " + e.getKey());
+        }
+    }
+
+    @Test
+    void parametersAfterTrainingStepsMatch() {
+        // Plain SGD: Adam divides by sqrt(v), which turns float noise on near-zero gradients (e.g. the stem's
+        // batch-norm gamma, |g| ~ 1e-6) into full learning-rate steps of random sign on either path.
+        ComputationGraph a = withSgd(plain, false);
+        ComputationGraph b = withSgd(fast, true);
+        for (int i = 0; i < 3; i++) {
+            a.fit(batch);
+            b.fit(batch);
+        }
+        assertClose(a.params(), b.params(), "parameters after 3 SGD steps");
+        assertClose(a.outputSingle(false, batch.getFeatures()), b.outputSingle(false, batch.getFeatures()), "output after training");
+    }
+
+    @Test
+    void fastModelsSaveLoadAndFreezeAsUsual() throws IOException {
+        Path zip = tmp.resolve("fast.zip");
+        ModelSerializer.writeModel(fast, zip.toFile(), true);
+        NativeHelpers.configure(false);
+        ComputationGraph loadedPlain = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+        NativeHelpers.configure(true);
+        ComputationGraph loadedFast = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+        assertEquals(fast.params(), loadedFast.params());
+        assertClose(loadedPlain.outputSingle(false, batch.getFeatures()), loadedFast.outputSingle(false, batch.getFeatures()), "after load");
+        assertTrue(HelperReport.summary(loadedFast).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
+
+        ComputationGraph frozen = ModelFactory.freezeUpTo(loadedFast, DenseNetBuilder.FEATURES,
+                BenchNets.config(new Workload("densenet", 48, 4, Step.HEAD), 1));
+        INDArray trunkBefore = frozen.getLayer("conv1/conv").params().dup();
+        frozen.fit(batch);
+        assertEquals(trunkBefore, frozen.getLayer("conv1/conv").params(), "frozen trunk must not change");
+        assertTrue(HelperReport.summary(frozen).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), "frozen layers keep the fast path");
+    }
+
+    /** clone() re-creates the layers, so the helper setting at clone time decides the path of the copy. */
+    private static ComputationGraph copy(ComputationGraph net, boolean helpers) {
+        NativeHelpers.configure(helpers);
+        try {
+            ComputationGraph c = net.clone();
+            assertEquals(helpers, HelperReport.summary(c).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
+            return c;
+        } finally {
+            NativeHelpers.configure(true);
+        }
+    }
+
+    private static ComputationGraph withSgd(ComputationGraph net, boolean helpers) {
+        ComputationGraph c = copy(net, helpers);
+        NativeHelpers.configure(helpers);
+        try {
+            ComputationGraph out = new TransferLearning.GraphBuilder(c)
+                    .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Sgd(0.05)).build()).build();
+            assertEquals(helpers, HelperReport.summary(out).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
+            return out;
+        } finally {
+            NativeHelpers.configure(true);
+        }
+    }
+
+    private static long count(ComputationGraph net, String layerType) {
+        return java.util.Arrays.stream(net.getLayers()).filter(l -> l.getClass().getSimpleName().equals(layerType)).count();
+    }
+
+    static void assertClose(INDArray expected, INDArray actual, String what) {
+        assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), what + " shape");
+        double scale = expected.castTo(DataType.DOUBLE).amaxNumber().doubleValue();
+        double maxDiff = expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+        System.out.printf("[equivalence] %-40s max |diff| %.3g, max |value| %.3g%n", what, maxDiff, scale);
+        assertTrue(maxDiff <= RTOL * scale + 1e-6,
+                String.format("%s: max |diff| %.3g vs max |value| %.3g", what, maxDiff, scale));
+    }
+}
