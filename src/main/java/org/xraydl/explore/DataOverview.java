@@ -4,7 +4,6 @@ import org.datavec.image.data.ImageWritable;
 import org.datavec.image.loader.NativeImageLoader;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.Histogram;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -252,6 +251,8 @@ public final class DataOverview {
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         chart.getStyler().setMarkerSize(5);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
+        int max = imageInfos().stream().mapToInt(i -> Math.max(i.width(), i.height())).max().orElse(1);
+        chart.getStyler().setXAxisMin(0.0).setXAxisMax(max * 1.05).setYAxisMin(0.0).setYAxisMax(max * 1.05);
         for (String l : labels()) {
             List<ImageInfo> li = imageInfos().stream().filter(i -> i.label().equals(l)).toList();
             if (!li.isEmpty()) {
@@ -261,22 +262,30 @@ public final class DataOverview {
         return chart;
     }
 
-    /** Histogram of the longer side of each image (what the resize to the model's input shrinks), per class. */
+    /**
+     * Histogram of the longer side of each image (what the resize to the model's input shrinks), per
+     * class: at most {@code bins} bins of equal integer width, labelled with their pixel range.
+     */
     public CategoryChart sizeHistogram(int bins) {
-        int max = imageInfos().stream().mapToInt(i -> Math.max(i.width(), i.height())).max().orElse(1);
-        int min = imageInfos().stream().mapToInt(i -> Math.max(i.width(), i.height())).min().orElse(0);
+        List<Integer> all = imageInfos().stream().map(i -> Math.max(i.width(), i.height())).toList();
+        int min = all.stream().mapToInt(Integer::intValue).min().orElse(0);
+        int max = all.stream().mapToInt(Integer::intValue).max().orElse(0);
+        int width = Math.max(1, (int) Math.ceil((max - min + 1) / (double) Math.max(1, bins)));
+        int n = (max - min) / width + 1;
+        List<String> names = new ArrayList<>();
+        for (int b = 0; b < n; b++) {
+            int lo = min + b * width;
+            names.add(width == 1 ? String.valueOf(lo) : lo + "–" + (lo + width - 1));
+        }
         CategoryChart chart = new CategoryChartBuilder().width(720).height(420)
-                .title("Longer side of the images").xAxisTitle("longer side (px, bin centre)").yAxisTitle("images").build();
-        chart.getStyler().setOverlapped(true);
+                .title("Longer side of the images").xAxisTitle("longer side (px)").yAxisTitle("images").build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-        chart.getStyler().setXAxisDecimalPattern("#0");
-        chart.getStyler().setXAxisLabelRotation(45);
+        chart.getStyler().setXAxisLabelRotation(n > 6 ? 45 : 0);
         for (String l : labels()) {
-            List<Integer> sides = imageInfos().stream().filter(i -> i.label().equals(l)).map(i -> Math.max(i.width(), i.height())).toList();
-            if (!sides.isEmpty()) {
-                Histogram h = new Histogram(sides, bins, min, max + 1);
-                chart.addSeries(l, h.getxAxisData(), h.getyAxisData());
-            }
+            int[] counts = new int[n];
+            imageInfos().stream().filter(i -> i.label().equals(l))
+                    .forEach(i -> counts[(Math.max(i.width(), i.height()) - min) / width]++);
+            chart.addSeries(l, names, java.util.Arrays.stream(counts).boxed().toList());
         }
         return chart;
     }
@@ -327,7 +336,7 @@ public final class DataOverview {
         first.add(new Images.Tile(orig, "original\n" + orig.getWidth() + " x " + orig.getHeight() + " px"));
         int resizeTo = (int) Math.round(size * config.resizeRatio());
         first.add(new Images.Tile(Images.of(new CenterCropTransform(resizeTo, size).transform(original)),
-                "evaluation input\nresize " + resizeTo + ", centre crop " + size));
+                "evaluation input\nresize " + resizeTo + " → crop " + size));
         AugmentationTransform aug = new AugmentationTransform(new Random(seed), size, config.rotationDegrees(),
                 config.cropScaleMin(), config.flip());
         List<Images.Tile> augmented = new ArrayList<>();

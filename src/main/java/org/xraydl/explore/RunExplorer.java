@@ -411,7 +411,7 @@ public final class RunExplorer {
 
     static BufferedImage drawConfusion(List<String> labels, int[][] c, String title) {
         int k = labels.size();
-        int cell = 130;
+        int cell = 140;
         int left = 170;
         int top = 90;
         int width = left + k * cell + 40;
@@ -451,7 +451,7 @@ public final class RunExplorer {
                 g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 26));
                 centre(g, String.valueOf(c[t][q]), x, y + cell / 2 - 4, cell);
                 g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-                centre(g, String.format(Locale.ROOT, "%.1f %% of true %s", 100 * share, labels.get(t)), x, y + cell / 2 + 22, cell);
+                centre(g, String.format(Locale.ROOT, "%.1f %% of the row", 100 * share), x, y + cell / 2 + 22, cell);
             }
         }
         g.setColor(Images.TEXT);

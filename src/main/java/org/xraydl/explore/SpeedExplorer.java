@@ -221,7 +221,7 @@ public final class SpeedExplorer {
         return pngOr(WORKERS_PNG, () -> Images.of(workersChart()));
     }
 
-    /** The speed recorded by each training run (mean over its epochs), oldest run first. */
+    /** The speed recorded by each training run (median over its epochs: a first epoch's warm-up weighs little), oldest run first. */
     public List<RunSpeed> runSpeeds() {
         List<RunSpeed> out = new ArrayList<>();
         for (Path d : runDirs) {
@@ -242,8 +242,8 @@ public final class SpeedExplorer {
             }
             out.add(new RunSpeed(d, String.valueOf(c.getOrDefault("model", "?")), (int) number(c.get("imageSize")),
                     (int) number(c.get("batchSize")), c.get("workers") == null ? 1 : (int) number(c.get("workers")), engine, h.size(),
-                    h.stream().mapToDouble(EpochRecord::seconds).average().orElse(Double.NaN),
-                    h.stream().mapToDouble(EpochRecord::imagesPerSecond).average().orElse(Double.NaN)));
+                    median(h.stream().mapToDouble(EpochRecord::seconds).toArray()),
+                    median(h.stream().mapToDouble(EpochRecord::imagesPerSecond).toArray())));
         }
         return out;
     }
@@ -258,23 +258,28 @@ public final class SpeedExplorer {
         return new Table(List.of("run", "model", "size", "batch", "workers", "engine", "epochs", "s / epoch", "img/s"), rows);
     }
 
-    /** Training images per second of each run (mean over its epochs), labelled with its number of workers. */
+    /** Training images per second of each run (median over its epochs), labelled with its number of workers. */
     public CategoryChart runSpeedChart() {
         List<RunSpeed> speeds = runSpeeds();
         if (speeds.isEmpty()) {
             throw new UserError("no training runs to compare (looked in " + Explore.runsDir() + ")");
         }
         CategoryChart chart = new CategoryChartBuilder().width(800).height(460)
-                .title("Training speed recorded by the runs (mean over epochs)").xAxisTitle("run").yAxisTitle("images / s").build();
+                .title("Training speed recorded by the runs (median over epochs)").xAxisTitle("run").yAxisTitle("images / s").build();
         chart.getStyler().setLegendVisible(false);
         chart.getStyler().setLabelsVisible(true);
         chart.getStyler().setXAxisLabelRotation(15);
         chart.addSeries("images / s", speeds.stream().map(RunSpeed::label).toList(),
-                speeds.stream().map(r -> Double.isFinite(r.imagesPerSecond()) ? r.imagesPerSecond() : 0.0).toList());
+                speeds.stream().map(r -> Double.isFinite(r.imagesPerSecond()) ? Math.round(r.imagesPerSecond() * 10) / 10.0 : 0.0).toList());
         return chart;
     }
 
+    /** {@link #runSpeedChart()} as an image, or a message image when there is no run to compare. */
     public BufferedImage runSpeedImage() {
+        if (runSpeeds().isEmpty()) {
+            return Images.message("No training runs to compare: train one first (mvn -q compile exec:java@train)\n"
+                    + "or set " + Explore.RUNS + " to a folder of run folders.", 760);
+        }
         return Images.of(runSpeedChart());
     }
 
@@ -402,6 +407,15 @@ public final class SpeedExplorer {
         Object batch = r.get("batch");
         return r.getOrDefault("model", "?") + (size == null ? "" : " " + Table.num(number(size), 0) + " px")
                 + (batch == null ? "" : " b" + Table.num(number(batch), 0));
+    }
+
+    static double median(double[] v) {
+        if (v.length == 0) {
+            return Double.NaN;
+        }
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     static double number(Object o) {

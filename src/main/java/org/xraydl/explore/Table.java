@@ -5,8 +5,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * A small table of strings for notebooks and tests: {@link #markdown()} for a Jupyter markdown
- * output, {@link #toString()} for aligned plain text.
+ * A small table of strings for notebooks and tests: {@link #html()} for a notebook output,
+ * {@link #markdown()} for markdown, {@link #toString()} for aligned plain text.
  */
 public record Table(List<String> header, List<List<String>> rows) {
 
@@ -42,6 +42,11 @@ public record Table(List<String> header, List<List<String>> rows) {
             throw new IllegalArgumentException("no column " + column + " in " + header);
         }
         return rows.stream().map(r -> r.get(c)).toList();
+    }
+
+    /** An HTML table (what the notebooks display: shown even in notebooks that are not trusted). */
+    public String html() {
+        return Html.table(this);
     }
 
     public String markdown() {

@@ -92,6 +92,8 @@ class DataOverviewTest {
         double counted = hist.getSeriesMap().values().stream()
                 .mapToDouble(s -> s.getYData().stream().mapToDouble(Number::doubleValue).sum()).sum();
         assertEquals(infos.size(), counted, 1e-9);
+        int categories = hist.getSeriesMap().get("NORMAL").getXData().size();
+        assertTrue(categories >= 1 && categories <= 10, "bins " + categories);
     }
 
     @Test
