@@ -6,6 +6,8 @@
 # error fails at once. Finally every executed notebook must hold at least the number of PNG images
 # its metadata asks for (xraydl.min_images) and no error output.
 #
+# Usage: bash notebooks/execute.sh [NOTEBOOK.ipynb ...]   (default: every notebooks/NN-*.ipynb)
+# NB_REUSE_RUNS=1 keeps the runs of a previous call in target/notebook-run instead of training again.
 # Optional: NB_BENCHMARK_ARGS="..." also runs the benchmark goal (when this build has it) with
 # --out target/notebook-run/runs/benchmark-notebooks and these arguments, for 03-speed.ipynb.
 set -euo pipefail
@@ -35,22 +37,26 @@ TINY=(--data data/chest-xray-sample --image-size 32 --batch 16 --max-batches 2 -
       --set "headHidden=[8]" --set "headDropout=[0.1]")
 xraydl() { java "${JAVA_OPTS[@]}" -cp "$CP" org.xraydl.cli.Main "$@"; }
 
-rm -rf "$OUT"
-mkdir -p "$RUNS"
-say "small run: tiny DenseNet, 32 px, 3 epochs of 2 batches, real sample images -> $RUNS/tiny"
-xraydl train "${TINY[@]}" --epochs 3 --out "$RUNS/tiny" > "$OUT/tiny.log" 2>&1 || { tail -30 "$OUT/tiny.log"; exit 1; }
-say "small run with 2 workers (ParallelWrapper), 3 epochs -> $RUNS/tiny-2-workers"
-xraydl train "${TINY[@]}" --epochs 3 --workers 2 --out "$RUNS/tiny-2-workers" > "$OUT/tiny-2-workers.log" 2>&1 \
-  || { tail -30 "$OUT/tiny-2-workers.log"; exit 1; }
+if [ "${NB_REUSE_RUNS:-0}" = 1 ] && [ -f "$RUNS/tiny/history.csv" ] && [ -f "$RUNS/tiny-2-workers/history.csv" ]; then
+  say "reusing the runs in $RUNS (NB_REUSE_RUNS=1)"
+else
+  rm -rf "$OUT"
+  mkdir -p "$RUNS"
+  say "small run: tiny DenseNet, 32 px, 3 epochs of 2 batches, real sample images -> $RUNS/tiny"
+  xraydl train "${TINY[@]}" --epochs 3 --out "$RUNS/tiny" > "$OUT/tiny.log" 2>&1 || { tail -30 "$OUT/tiny.log"; exit 1; }
+  say "small run with 2 workers (ParallelWrapper), 3 epochs -> $RUNS/tiny-2-workers"
+  xraydl train "${TINY[@]}" --epochs 3 --workers 2 --out "$RUNS/tiny-2-workers" > "$OUT/tiny-2-workers.log" 2>&1 \
+    || { tail -30 "$OUT/tiny-2-workers.log"; exit 1; }
 
-if [ -n "${NB_BENCHMARK_ARGS:-}" ]; then
-  if [ -f target/classes/org/xraydl/bench/Benchmark.class ]; then
-    say "benchmark goal: benchmark --out $RUNS/benchmark-notebooks $NB_BENCHMARK_ARGS"
-    # shellcheck disable=SC2086
-    xraydl benchmark --out "$RUNS/benchmark-notebooks" $NB_BENCHMARK_ARGS > "$OUT/benchmark.log" 2>&1 \
-      || { tail -30 "$OUT/benchmark.log"; exit 1; }
-  else
-    say "NB_BENCHMARK_ARGS is set but this build has no benchmark goal: no benchmark output"
+  if [ -n "${NB_BENCHMARK_ARGS:-}" ]; then
+    if [ -f target/classes/org/xraydl/bench/Benchmark.class ]; then
+      say "benchmark goal: benchmark --out $RUNS/benchmark-notebooks $NB_BENCHMARK_ARGS"
+      # shellcheck disable=SC2086
+      xraydl benchmark --out "$RUNS/benchmark-notebooks" $NB_BENCHMARK_ARGS > "$OUT/benchmark.log" 2>&1 \
+        || { tail -30 "$OUT/benchmark.log"; exit 1; }
+    else
+      say "NB_BENCHMARK_ARGS is set but this build has no benchmark goal: no benchmark output"
+    fi
   fi
 fi
 
@@ -92,12 +98,14 @@ execute() {
   return 1
 }
 
-for nb in notebooks/[0-9][0-9]-*.ipynb; do
+NOTEBOOKS=("$@")
+[ ${#NOTEBOOKS[@]} -gt 0 ] || NOTEBOOKS=(notebooks/[0-9][0-9]-*.ipynb)
+for nb in "${NOTEBOOKS[@]}"; do
   execute "$nb"
 done
 
 say "checking the executed notebooks for images and errors"
-/usr/bin/python3 - "$EXECUTED" notebooks/[0-9][0-9]-*.ipynb <<'PY'
+/usr/bin/python3 - "$EXECUTED" "${NOTEBOOKS[@]}" <<'PY'
 import json, os, sys
 executed, sources = sys.argv[1], sys.argv[2:]
 bad = []
