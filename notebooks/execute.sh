@@ -94,7 +94,8 @@ execute() {
     grep -v '^Add .* to classpath$' "$log" | tail -40
     return 1
   done
-  say "$name: the kernel did not start in $ATTEMPTS attempts"
+  say "$name: the kernel did not start in $ATTEMPTS attempts; end of $log:"
+  grep -v '^Add .* to classpath$' "$log" | grep -v '^  File \|^    ' | tail -15
   return 1
 }
 
