@@ -128,6 +128,34 @@ class DataOverviewTest {
         assertEquals("32 px", overview.augmentationSettings().get(0, "value"));
     }
 
+    @Test
+    void sizesOfImagesOfDifferentSizes(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        // The shipped sample is all 224 x 224: here images of other sizes, one PNG per (class, size).
+        int[][] sizes = {{300, 200}, {640, 480}, {1000, 900}, {120, 160}};
+        for (String cls : List.of("NORMAL", "PNEUMONIA")) {
+            java.nio.file.Files.createDirectories(tmp.resolve(cls));
+            for (int i = 0; i < sizes.length; i++) {
+                BufferedImage img = new BufferedImage(sizes[i][0], sizes[i][1], BufferedImage.TYPE_BYTE_GRAY);
+                img.getRaster().setSample(i, i, 0, 200);
+                ImageIO.write(img, "png", tmp.resolve(cls).resolve("person" + (i + 1) + (cls.equals("NORMAL") ? "_n" : "_bacteria") + "_1.png").toFile());
+            }
+        }
+        DataOverview o = DataOverview.scan(tmp, TestData.tinyConfig(Map.of()));
+        assertEquals(List.of("train", "validation"), o.splits(), "no test split in a plain class folder");
+        Table t = o.sizeTable();
+        assertEquals(List.of("120", "120", "120"), t.column("width min"));
+        assertEquals(List.of("1000", "1000", "1000"), t.column("width max"));
+        assertEquals(List.of("160", "160", "160"), t.column("height min"));
+        CategoryChart hist = o.sizeHistogram(4);
+        List<?> bins = List.copyOf(hist.getSeriesMap().get("NORMAL").getXData());
+        assertEquals(4, bins.size());
+        assertEquals("160–370", bins.get(0), "longer sides 160..1000 in 4 bins of 211 px");
+        assertEquals(List.of(2, 0, 1, 1), List.copyOf(hist.getSeriesMap().get("NORMAL").getYData()), "160, 300 | - | 640 | 1000");
+        assertEquals("793–1003", bins.get(3));
+        XYChart scatter = o.sizeScatter();
+        assertEquals(4, scatter.getSeriesMap().get("PNEUMONIA").getXData().length);
+    }
+
     private static int[] tilePixels(BufferedImage grid, int column, int y, int tile) {
         int x = Images.GAP + column * (tile + Images.GAP);
         return grid.getRGB(x, y, tile, tile, null, 0, tile);
