@@ -101,8 +101,13 @@ execute() {
 
 NOTEBOOKS=("$@")
 [ ${#NOTEBOOKS[@]} -gt 0 ] || NOTEBOOKS=(notebooks/[0-9][0-9]-*.ipynb)
+passed=0
 for nb in "${NOTEBOOKS[@]}"; do
-  execute "$nb"
+  if ! execute "$nb"; then
+    echo "notebooks: $passed passed, 1 failed"
+    exit 1
+  fi
+  passed=$((passed + 1))
 done
 
 say "checking the executed notebooks for images and errors"
@@ -128,6 +133,9 @@ for src in sources:
         bad.append(f"{name}: {len(unrun)} code cells not executed")
 if bad:
     print("FAILED:\n  " + "\n  ".join(bad))
+    failed = len({b.split(":")[0] for b in bad})
+    print(f"notebooks: {len(sources) - failed} passed, {failed} failed")
     sys.exit(1)
 PY
 say "all notebooks executed: $EXECUTED"
+echo "notebooks: $passed passed, 0 failed"
