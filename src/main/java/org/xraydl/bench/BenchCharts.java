@@ -38,7 +38,8 @@ public final class BenchCharts {
                 .xAxisTitle("model @ input size").yAxisTitle("images / s").build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.getStyler().setYAxisLogarithmic(true);
-        chart.getStyler().setLabelsVisible(false);
+        chart.getStyler().setLabelsVisible(true);
+        chart.getStyler().setLabelsFontColorAutomaticEnabled(false);
         chart.getStyler().setYAxisDecimalPattern("#,##0.##");
         boolean any = false;
         for (String step : steps) {

@@ -88,6 +88,13 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Map<String, String> childEnv = childEnv();
+        String wantedPolicy = childEnv.get("OMP_WAIT_POLICY");
+        if (wantedPolicy != null && (inProcess || workers != null)
+                && !wantedPolicy.equalsIgnoreCase(String.valueOf(System.getenv("OMP_WAIT_POLICY")))) {
+            System.out.println("[benchmark] note: running in this JVM, whose OMP_WAIT_POLICY is "
+                    + (System.getenv("OMP_WAIT_POLICY") == null ? "unset" : System.getenv("OMP_WAIT_POLICY"))
+                    + " (OpenMP reads it at start-up); on a busy machine export OMP_WAIT_POLICY=" + wantedPolicy + " first");
+        }
         Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
