@@ -338,75 +338,9 @@ public final class RunExplorer {
         }
     }
 
-    /** Reads val_predictions.csv ({@code file,true,predicted,p_<label>...}, files quoted when they hold commas). */
+    /** Reads val_predictions.csv ({@code file,true,predicted,p_<label>...}); one reader for the whole project. */
     public static Predictions readPredictions(Path csv) {
-        if (!Files.isRegularFile(csv)) {
-            throw new UserError("no validation predictions: " + csv + " is missing (the run has not finished an epoch?)");
-        }
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(csv);
-        } catch (IOException e) {
-            throw new UserError("cannot read " + csv + ": " + e.getMessage());
-        }
-        if (lines.isEmpty()) {
-            throw new UserError(csv + " is empty");
-        }
-        List<String> header = splitCsv(lines.get(0));
-        List<String> labels = new ArrayList<>();
-        for (String h : header.subList(3, header.size())) {
-            labels.add(h.startsWith("p_") ? h.substring(2) : h);
-        }
-        List<String> files = new ArrayList<>();
-        List<Integer> truth = new ArrayList<>();
-        List<double[]> probs = new ArrayList<>();
-        for (String line : lines.subList(1, lines.size())) {
-            if (line.isBlank()) {
-                continue;
-            }
-            List<String> f = splitCsv(line);
-            int t = labels.indexOf(f.get(1));
-            if (t < 0 || f.size() != 3 + labels.size()) {
-                throw new UserError(csv + ": unexpected row " + line);
-            }
-            files.add(f.get(0));
-            truth.add(t);
-            double[] p = new double[labels.size()];
-            for (int k = 0; k < p.length; k++) {
-                p[k] = Double.parseDouble(f.get(3 + k));
-            }
-            probs.add(p);
-        }
-        return new Predictions(List.copyOf(labels), List.copyOf(files), truth.stream().mapToInt(Integer::intValue).toArray(),
-                probs.toArray(new double[0][]));
-    }
-
-    static List<String> splitCsv(String line) {
-        List<String> out = new ArrayList<>();
-        StringBuilder cur = new StringBuilder();
-        boolean quoted = false;
-        for (int i = 0; i < line.length(); i++) {
-            char ch = line.charAt(i);
-            if (quoted) {
-                if (ch == '"' && i + 1 < line.length() && line.charAt(i + 1) == '"') {
-                    cur.append('"');
-                    i++;
-                } else if (ch == '"') {
-                    quoted = false;
-                } else {
-                    cur.append(ch);
-                }
-            } else if (ch == '"') {
-                quoted = true;
-            } else if (ch == ',') {
-                out.add(cur.toString());
-                cur.setLength(0);
-            } else {
-                cur.append(ch);
-            }
-        }
-        out.add(cur.toString());
-        return out;
+        return RunDirectory.readPredictions(csv);
     }
 
     static BufferedImage drawConfusion(List<String> labels, int[][] c, String title) {

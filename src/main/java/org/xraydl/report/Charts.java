@@ -276,84 +276,9 @@ public final class Charts {
         return file;
     }
 
-    /** Reads val_predictions.csv (file,true,predicted,p_LABEL...) back into predictions. */
+    /** Reads val_predictions.csv back into predictions (see {@link RunDirectory#readPredictions}). */
     public static Predictions readPredictions(Path csv) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(csv);
-        } catch (IOException e) {
-            throw new UserError("cannot read " + csv + ": " + e.getMessage());
-        }
-        if (lines.isEmpty()) {
-            throw new UserError(csv + " is empty: expected a header file,true,predicted,p_<label>...");
-        }
-        List<String> header = splitCsv(lines.get(0));
-        List<String> labels = new ArrayList<>();
-        for (int i = 3; i < header.size(); i++) {
-            if (!header.get(i).startsWith("p_")) {
-                throw new UserError(csv + ": column " + (i + 1) + " is '" + header.get(i) + "', expected p_<label>");
-            }
-            labels.add(header.get(i).substring(2));
-        }
-        if (header.size() < 4 || !header.get(1).equals("true")) {
-            throw new UserError(csv + ": header is '" + lines.get(0) + "', expected file,true,predicted,p_<label>...");
-        }
-        List<String> files = new ArrayList<>();
-        List<Integer> truth = new ArrayList<>();
-        List<double[]> probs = new ArrayList<>();
-        for (int li = 1; li < lines.size(); li++) {
-            if (lines.get(li).isBlank()) {
-                continue;
-            }
-            List<String> f = splitCsv(lines.get(li));
-            if (f.size() != header.size()) {
-                throw new UserError(csv + " line " + (li + 1) + ": " + f.size() + " columns, the header has " + header.size());
-            }
-            int t = labels.indexOf(f.get(1));
-            if (t < 0) {
-                throw new UserError(csv + " line " + (li + 1) + ": true class '" + f.get(1) + "' is not one of " + labels);
-            }
-            double[] p = new double[labels.size()];
-            for (int k = 0; k < p.length; k++) {
-                p[k] = Double.parseDouble(f.get(3 + k));
-            }
-            files.add(f.get(0));
-            truth.add(t);
-            probs.add(p);
-        }
-        return new Predictions(List.copyOf(labels), files, truth.stream().mapToInt(Integer::intValue).toArray(),
-                probs.toArray(new double[0][]));
-    }
-
-    /** One CSV line, with double-quoted fields as RunDirectory writes them. */
-    static List<String> splitCsv(String line) {
-        List<String> out = new ArrayList<>();
-        StringBuilder cur = new StringBuilder();
-        boolean quoted = false;
-        for (int i = 0; i < line.length(); i++) {
-            char ch = line.charAt(i);
-            if (quoted) {
-                if (ch == '"') {
-                    if (i + 1 < line.length() && line.charAt(i + 1) == '"') {
-                        cur.append('"');
-                        i++;
-                    } else {
-                        quoted = false;
-                    }
-                } else {
-                    cur.append(ch);
-                }
-            } else if (ch == '"') {
-                quoted = true;
-            } else if (ch == ',') {
-                out.add(cur.toString());
-                cur.setLength(0);
-            } else {
-                cur.append(ch);
-            }
-        }
-        out.add(cur.toString());
-        return out;
+        return RunDirectory.readPredictions(csv);
     }
 
     private static String positiveOf(List<String> labels) {

@@ -167,6 +167,60 @@ public final class RunDirectory {
         return sb.toString();
     }
 
+    /** Reads a val_predictions.csv written by {@link #predictionsCsv} back (Jackson's CSV parser, quoted fields). */
+    public static Predictions readPredictions(Path csv) {
+        if (!Files.isRegularFile(csv)) {
+            throw new UserError("no validation predictions: " + csv + " is missing (the run has not finished an epoch?)");
+        }
+        List<List<String>> rows = new ArrayList<>();
+        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
+        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
+        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = mapper
+                .readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile())) {
+            while (it.hasNext()) {
+                List<String> row = it.next();
+                if (!(row.size() == 1 && row.get(0).isBlank())) {
+                    rows.add(row);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new UserError("cannot read " + csv + ": " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (rows.isEmpty()) {
+            throw new UserError(csv + " is empty: expected a header file,true,predicted,p_<label>...");
+        }
+        List<String> header = rows.get(0);
+        if (header.size() < 4 || !header.get(1).equals("true")) {
+            throw new UserError(csv + ": header is '" + String.join(",", header) + "', expected file,true,predicted,p_<label>...");
+        }
+        List<String> labels = new ArrayList<>();
+        for (int i = 3; i < header.size(); i++) {
+            if (!header.get(i).startsWith("p_")) {
+                throw new UserError(csv + ": column " + (i + 1) + " is '" + header.get(i) + "', expected p_<label>");
+            }
+            labels.add(header.get(i).substring(2));
+        }
+        List<String> files = new ArrayList<>();
+        int[] truth = new int[rows.size() - 1];
+        double[][] probs = new double[rows.size() - 1][];
+        for (int r = 1; r < rows.size(); r++) {
+            List<String> f = rows.get(r);
+            if (f.size() != header.size()) {
+                throw new UserError(csv + " line " + (r + 1) + ": " + f.size() + " columns, the header has " + header.size());
+            }
+            truth[r - 1] = labels.indexOf(f.get(1));
+            if (truth[r - 1] < 0) {
+                throw new UserError(csv + " line " + (r + 1) + ": true class '" + f.get(1) + "' is not one of " + labels);
+            }
+            probs[r - 1] = new double[labels.size()];
+            for (int k = 0; k < labels.size(); k++) {
+                probs[r - 1][k] = Double.parseDouble(f.get(3 + k));
+            }
+            files.add(f.get(0));
+        }
+        return new Predictions(List.copyOf(labels), List.copyOf(files), truth, probs);
+    }
+
     public void writeJson(String name, Object value) {
         try {
             write(name, ConfigLoader.JSON.writeValueAsString(value));
