@@ -60,11 +60,11 @@ public class EvaluateCommand implements Callable<Integer> {
             extra.put("data", folder.root().toString());
             extra.put("model", model.toString());
             extra.put("skipped_unreadable", folder.skipped().size());
-            JsonReports.writeAtomically(json, JsonReports.metricsJson(m, extra));
+            org.xraydl.AtomicFiles.writeString(json, JsonReports.metricsJson(m, extra));
             System.out.println("metrics written to " + json);
         }
         if (predictions != null) {
-            JsonReports.writeAtomically(predictions, RunDirectory.predictionsCsv(p));
+            org.xraydl.AtomicFiles.writeString(predictions, RunDirectory.predictionsCsv(p));
         }
         return 0;
     }

@@ -6,7 +6,6 @@ import org.xraydl.evaluate.Metrics;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -27,9 +26,5 @@ public final class JsonReports {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    public static void writeAtomically(Path target, String content) {
-        org.xraydl.AtomicFiles.writeString(target, content);
     }
 }
