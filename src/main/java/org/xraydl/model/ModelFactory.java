@@ -30,12 +30,14 @@ public final class ModelFactory {
         NativeHelpers.ensureConfigured(); // oneDNN layer helpers: decided when the layers are created
         String model = c.model().toLowerCase(Locale.ROOT);
         HeadSpec head = new HeadSpec(c.headHidden(), c.headDropout(), numClasses, classWeights);
-        return switch (model) {
+        ComputationGraph net = switch (model) {
             case "vgg16" -> vgg16(c, head);
             case "densenet121" -> densenet(c, DenseNetSpec.densenet121(), head);
             case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head);
             default -> throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
         };
+        NativeHelpers.engageFastBatchNorm(net);
+        return net;
     }
 
     static ComputationGraph vgg16(RunConfig c, HeadSpec head) {

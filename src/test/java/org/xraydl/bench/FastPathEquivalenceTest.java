@@ -28,8 +28,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The fast path (oneDNN layer helpers: one native op per convolution, batch norm and pooling) gives
- * the same numbers as DL4J's plain Java layer path on the same weights: inference outputs, training
+ * The fast path (oneDNN layer helpers: one native op per convolution and pooling, and
+ * {@link org.xraydl.model.FastBatchNormHelper} for batch norm) gives the same numbers as DL4J's
+ * plain Java layer path on the same weights: inference outputs, training
  * outputs (batch statistics), loss, every gradient, and the parameters after SGD steps. Also:
  * fast-path models save, load and freeze like any other.
  */
@@ -54,12 +55,23 @@ class FastPathEquivalenceTest {
         plain = DenseNetBuilder.build(spec, 48, 3, 11, 1e-2, head);
         NativeHelpers.configure(true);
         fast = plain.clone(); // same configuration and parameters, layers re-created with the helpers on
-        Nd4j.getRandom().setSeed(5);
-        INDArray x = Nd4j.rand(DataType.FLOAT, 4, 3, 48, 48).subi(0.5).muli(4);
+        assertEquals(count(fast, "BatchNormalization"), NativeHelpers.engageFastBatchNorm(fast));
         INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
         for (int i = 0; i < 4; i++) {
             y.putScalar(i, i % 2, 1.0);
         }
+        // Gradients only compare if both paths take the same ReLU and max-pool decisions: a pre-activation
+        // within float noise (~1e-6) of zero can round to either side, and one flipped ReLU legitimately
+        // changes every gradient upstream of it. Use the first batch without such a tie.
+        INDArray x = null;
+        for (int seed = 5; seed < 25 && x == null; seed++) {
+            Nd4j.getRandom().setSeed(seed);
+            INDArray candidate = Nd4j.rand(DataType.FLOAT, 4, 3, 48, 48).subi(0.5).muli(4);
+            if (sameReluDecisions(plain, fast, candidate)) {
+                x = candidate;
+            }
+        }
+        assertTrue(x != null, "every candidate batch has a ReLU input tied at zero between the two paths");
         batch = new DataSet(x, y);
     }
 
@@ -74,7 +86,7 @@ class FastPathEquivalenceTest {
         Map<String, String> f = HelperReport.summary(fast);
         assertEquals("none x" + count(plain, "ConvolutionLayer"), p.get("ConvolutionLayer"));
         assertTrue(f.get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
-        assertTrue(f.get("BatchNormalization").startsWith("MKLDNNBatchNormHelper"), f.toString());
+        assertEquals("FastBatchNormHelper x" + count(fast, "BatchNormalization"), f.get("BatchNormalization"), f.toString());
         assertTrue(f.get("SubsamplingLayer").startsWith("MKLDNNSubsamplingHelper"), f.toString());
         assertEquals(plain.params(), fast.params());
     }
@@ -125,6 +137,8 @@ class FastPathEquivalenceTest {
         ComputationGraph loadedPlain = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
         NativeHelpers.configure(true);
         ComputationGraph loadedFast = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+        NativeHelpers.engageFastBatchNorm(loadedFast);
+        assertTrue(HelperReport.summary(loadedFast).get("BatchNormalization").startsWith("FastBatchNormHelper"));
         assertEquals(fast.params(), loadedFast.params());
         assertClose(loadedPlain.outputSingle(false, batch.getFeatures()), loadedFast.outputSingle(false, batch.getFeatures()), "after load");
         assertTrue(HelperReport.summary(loadedFast).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
@@ -137,11 +151,25 @@ class FastPathEquivalenceTest {
         assertTrue(HelperReport.summary(frozen).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), "frozen layers keep the fast path");
     }
 
+    private static boolean sameReluDecisions(ComputationGraph a, ComputationGraph b, INDArray x) {
+        Map<String, INDArray> actA = a.feedForward(x, true);
+        Map<String, INDArray> actB = b.feedForward(x, true);
+        for (Map.Entry<String, INDArray> e : actA.entrySet()) {
+            if (!e.getValue().gt(0).equals(actB.get(e.getKey()).gt(0))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** clone() re-creates the layers, so the helper setting at clone time decides the path of the copy. */
     private static ComputationGraph copy(ComputationGraph net, boolean helpers) {
         NativeHelpers.configure(helpers);
         try {
             ComputationGraph c = net.clone();
+            if (helpers) {
+                NativeHelpers.engageFastBatchNorm(c);
+            }
             assertEquals(helpers, HelperReport.summary(c).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
             return c;
         } finally {
@@ -155,6 +183,9 @@ class FastPathEquivalenceTest {
         try {
             ComputationGraph out = new TransferLearning.GraphBuilder(c)
                     .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Sgd(0.05)).build()).build();
+            if (helpers) {
+                NativeHelpers.engageFastBatchNorm(out);
+            }
             assertEquals(helpers, HelperReport.summary(out).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
             return out;
         } finally {

@@ -1,0 +1,244 @@
+package org.xraydl.model;
+
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.gradient.DefaultGradient;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
+import org.deeplearning4j.nn.layers.normalization.BatchNormalizationHelper;
+import org.deeplearning4j.nn.params.BatchNormalizationParamInitializer;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.DynamicCustomOp;
+import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
+import org.nd4j.linalg.api.ops.impl.summarystats.Variance;
+import org.nd4j.linalg.api.shape.Shape;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Batch normalisation for NCHW float activations in training mode, built from contiguous
+ * reductions and libnd4j's oneDNN {@code batchnorm} op instead of the two slow steps of DL4J's
+ * {@link MKLDNNBatchNormHelper}:
+ * <ul>
+ *   <li>Batch statistics: DL4J runs a TAD {@code Variance} over dimensions (0,2,3), a scalar
+ *       Welford loop with strided access (10 % of a DenseNet-121 training step). Here each
+ *       (example, channel) plane is a contiguous row of the [N*C, H*W] view: one row sum and one
+ *       row dot product give sum(x) and sum(x^2); the per-channel totals are combined in double.</li>
+ *   <li>Backprop: libnd4j's {@code batchnorm_bp} runs oneDNN with global statistics, then corrects
+ *       dL/dx for the batch statistics with a chain of broadcast ops (15 %). Here the two
+ *       per-channel sums it needs, sum(dy) and sum(dy*x), are again row reductions, and
+ *       dL/dx = a*dy + c + b*(x - mean) per channel is two passes of the (affine) {@code batchnorm} op.</li>
+ * </ul>
+ * Everything else (inference mode, NHWC, rank 2, other data types) goes to DL4J's helper. The
+ * layer, its parameters and the saved model are unchanged: only the layer's helper object differs.
+ * {@code var = E[x^2] - E[x]^2} loses precision when the mean dwarfs the spread; a channel with
+ * mean^2 > {@value #MAX_MEAN2_OVER_VAR} x variance gets the exact two-pass variance instead
+ * (counted in {@link #exactVarianceFallbacks()}).
+ */
+public final class FastBatchNormHelper implements BatchNormalizationHelper {
+    /** Above this mean^2/variance ratio the one-pass variance may lose more than ~1e-4 relative. */
+    static final double MAX_MEAN2_OVER_VAR = 100.0;
+    private static final AtomicLong EXACT_FALLBACKS = new AtomicLong();
+
+    private final MKLDNNBatchNormHelper delegate;
+    private INDArray meanCache;
+    private INDArray varCache;
+    /** Whether the last training-mode forward pass went to {@link #delegate} (its caches then hold the statistics). */
+    private boolean delegated = true;
+
+    public FastBatchNormHelper(DataType dataType) {
+        this.delegate = new MKLDNNBatchNormHelper(dataType);
+    }
+
+    /** How often a layer call needed the exact variance because of a large mean (process-wide). */
+    public static long exactVarianceFallbacks() {
+        return EXACT_FALLBACKS.get();
+    }
+
+    @Override
+    public boolean checkSupported(double eps, boolean fixedGammaBeta) {
+        return delegate.checkSupported(eps, fixedGammaBeta);
+    }
+
+    @Override
+    public boolean checkSupported() {
+        return delegate.checkSupported();
+    }
+
+    private static boolean handles(INDArray x, CNN2DFormat format) {
+        return x.rank() == 4 && format == CNN2DFormat.NCHW && x.dataType() == DataType.FLOAT;
+    }
+
+    @Override
+    public INDArray preOutput(INDArray x, boolean training, long[] shape, INDArray gamma, INDArray beta, INDArray mean,
+                              INDArray var, double decay, double eps, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        if (!training || !handles(x, format) || gamma == null || beta == null) {
+            if (training) {
+                delegated = true;
+            }
+            return delegate.preOutput(x, training, shape, gamma, beta, mean, var, decay, eps, format, workspaceMgr);
+        }
+        delegated = false;
+        INDArray in = contiguous(x);
+        int n = (int) in.size(0);
+        int c = (int) in.size(1);
+        long planeSize = in.size(2) * in.size(3);
+        INDArray rows = in.reshape('c', (long) n * c, planeSize);
+        float[] rowSum = rowSums(rows);
+        float[] rowSq = rowDots(rows, rows);
+
+        double count = (double) n * planeSize;
+        float[] m = new float[c];
+        float[] v = new float[c];
+        boolean exactNeeded = false;
+        for (int ch = 0; ch < c; ch++) {
+            double s = 0;
+            double q = 0;
+            for (int i = 0; i < n; i++) {
+                s += rowSum[i * c + ch];
+                q += rowSq[i * c + ch];
+            }
+            double mu = s / count;
+            double variance = Math.max(0.0, q / count - mu * mu);
+            if (mu * mu > MAX_MEAN2_OVER_VAR * variance) {
+                exactNeeded = true;
+            }
+            m[ch] = (float) mu;
+            v[ch] = (float) variance;
+        }
+        ensureCaches(c);
+        meanCache.assign(Nd4j.createFromArray(m));
+        if (exactNeeded) {
+            EXACT_FALLBACKS.incrementAndGet();
+            Nd4j.exec(new Variance(in, varCache, false, 0, 2, 3));
+        } else {
+            varCache.assign(Nd4j.createFromArray(v));
+        }
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
+        affine(in, meanCache, varCache, vector(gamma), vector(beta), eps, out);
+        return out;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray epsilon, long[] shape, INDArray gamma,
+                                                     INDArray beta, INDArray dGammaView, INDArray dBetaView, double eps,
+                                                     CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        if (delegated || !handles(input, format) || gamma == null || dGammaView == null) {
+            return delegate.backpropGradient(input, epsilon, shape, gamma, beta, dGammaView, dBetaView, eps, format, workspaceMgr);
+        }
+        INDArray x = contiguous(input);
+        INDArray dy = contiguous(epsilon);
+        int n = (int) x.size(0);
+        int c = (int) x.size(1);
+        long planeSize = x.size(2) * x.size(3);
+        INDArray xRows = x.reshape('c', (long) n * c, planeSize);
+        INDArray dyRows = dy.reshape('c', (long) n * c, planeSize);
+        float[] rowSumDy = rowSums(dyRows);
+        float[] rowDyX = rowDots(dyRows, xRows);
+
+        float[] mean = meanCache.toFloatVector();
+        float[] var = varCache.toFloatVector();
+        float[] g = vector(gamma).toFloatVector();
+        double count = (double) n * planeSize;
+        float[] dGamma = new float[c];
+        float[] dBeta = new float[c];
+        float[] scaleDy = new float[c];
+        float[] shiftDy = new float[c];
+        float[] scaleX = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            double sumDy = 0;
+            double sumDyX = 0;
+            for (int i = 0; i < n; i++) {
+                sumDy += rowSumDy[i * c + ch];
+                sumDyX += rowDyX[i * c + ch];
+            }
+            double invStd = 1.0 / Math.sqrt(var[ch] + eps);
+            double dg = (sumDyX - mean[ch] * sumDy) * invStd;          // sum(dy * xhat)
+            // dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + c + b*(x - mean);
+            // x - mean is formed by the op before scaling, so a large mean does not cancel away precision
+            double a = g[ch] * invStd;
+            double b = -g[ch] * invStd * invStd * dg / count;
+            double shift = -a * sumDy / count;
+            dGamma[ch] = (float) dg;
+            dBeta[ch] = (float) sumDy;
+            scaleDy[ch] = (float) a;
+            shiftDy[ch] = (float) shift;
+            scaleX[ch] = (float) b;
+        }
+        vector(dGammaView).assign(Nd4j.createFromArray(dGamma));
+        vector(dBetaView).assign(Nd4j.createFromArray(dBeta));
+
+        INDArray zeros = Nd4j.zeros(DataType.FLOAT, c);
+        INDArray ones = Nd4j.ones(DataType.FLOAT, c);
+        INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
+        affine(dy, zeros, ones, Nd4j.createFromArray(scaleDy), Nd4j.createFromArray(shiftDy), 0.0, dx);
+        INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
+        affine(x, meanCache, ones, Nd4j.createFromArray(scaleX), zeros, 0.0, xTerm);
+        dx.addi(xTerm);
+
+        Gradient grad = new DefaultGradient();
+        grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
+        grad.setGradientFor(BatchNormalizationParamInitializer.BETA, dBetaView);
+        return new Pair<>(grad, dx);
+    }
+
+    /** out = gamma * (x - mean) / sqrt(var + eps) + beta per channel: one libnd4j (oneDNN) op. */
+    private static void affine(INDArray x, INDArray mean, INDArray var, INDArray gamma, INDArray beta, double eps, INDArray out) {
+        Nd4j.exec(DynamicCustomOp.builder("batchnorm")
+                .addInputs(x, mean, var, gamma, beta)
+                .addIntegerArguments(1, 1, 1) // apply gamma, apply beta, channel axis 1 (NCHW)
+                .addFloatingPointArguments(eps)
+                .addOutputs(out)
+                .build());
+    }
+
+    private static float[] rowSums(INDArray rows) {
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, rows.size(0));
+        rows.sum(out, 1);
+        return out.toFloatVector();
+    }
+
+    private static float[] rowDots(INDArray a, INDArray b) {
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, a.size(0));
+        Nd4j.exec(new Dot(a, b, out, 1));
+        return out.toFloatVector();
+    }
+
+    private static INDArray contiguous(INDArray a) {
+        return Shape.hasDefaultStridesForShape(a) && a.ordering() == 'c' ? a : a.dup('c');
+    }
+
+    private static INDArray vector(INDArray a) {
+        return a.rank() == 1 ? a : a.reshape(a.length());
+    }
+
+    private void ensureCaches(int channels) {
+        if (meanCache == null || meanCache.length() != channels) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                meanCache = Nd4j.create(DataType.FLOAT, channels);
+                varCache = Nd4j.create(DataType.FLOAT, channels);
+            }
+        }
+    }
+
+    @Override
+    public INDArray getMeanCache(DataType dataType) {
+        return delegated ? delegate.getMeanCache(dataType) : meanCache;
+    }
+
+    @Override
+    public INDArray getVarCache(DataType dataType) {
+        return delegated ? delegate.getVarCache(dataType) : varCache;
+    }
+
+    @Override
+    public Map<String, Long> helperMemoryUse() {
+        return delegate.helperMemoryUse();
+    }
+}

@@ -1,0 +1,98 @@
+package org.xraydl.train;
+
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.WorkspaceMode;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.parallelism.ParallelWrapper;
+import org.deeplearning4j.parallelism.factory.DefaultTrainerContext;
+import org.deeplearning4j.parallelism.factory.SymmetricTrainerContext;
+import org.deeplearning4j.parallelism.factory.TrainerContext;
+import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
+import org.deeplearning4j.parallelism.trainer.SymmetricTrainer;
+import org.deeplearning4j.parallelism.trainer.Trainer;
+import org.xraydl.model.NativeHelpers;
+
+import java.lang.reflect.Field;
+
+/**
+ * ParallelWrapper's trainer factories, changed in one respect: each worker's replica (a fresh
+ * ComputationGraph built from the configuration, so with DL4J's own helpers) gets the
+ * {@link org.xraydl.model.FastBatchNormHelper} like the model it copies.
+ */
+final class FastBatchNormTrainers {
+
+    private FastBatchNormTrainers() {
+    }
+
+    /**
+     * Replaces the wrapper's trainer factory. Must run after {@code build()} and before the first
+     * {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
+     * {@code ParallelWrapper.Builder.build()} overwrites any {@code trainerFactory(...)} with the
+     * default of the training mode, so the builder option cannot be used.
+     */
+    static void install(ParallelWrapper wrapper, ParallelWrapper.TrainingMode mode) {
+        TrainerContext context = mode == ParallelWrapper.TrainingMode.AVERAGING ? new Averaging() : new SharedGradients();
+        try {
+            Field f = ParallelWrapper.class.getDeclaredField("trainerContext");
+            f.setAccessible(true);
+            f.set(wrapper, context);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot set ParallelWrapper's trainer factory (DL4J version other than 1.0.0-M2.1?)", e);
+        }
+    }
+
+    private static void engage(Model replica) {
+        if (replica instanceof ComputationGraph g) {
+            NativeHelpers.engageFastBatchNorm(g);
+        }
+    }
+
+    static final class Averaging extends DefaultTrainerContext {
+        @Override
+        public Trainer create(String uuid, int threadId, Model model, int rootDevice, boolean useMDS, ParallelWrapper wrapper,
+                              WorkspaceMode mode, int averagingFrequency) {
+            DefaultTrainer trainer = new EngagingDefaultTrainer(uuid, threadId, model, useMDS, wrapper, mode, averagingFrequency);
+            trainer.setName("DefaultTrainer thread " + threadId);
+            trainer.setDaemon(true);
+            return trainer;
+        }
+    }
+
+    /** DefaultTrainer has a builder and no setters: its protected fields are set here as the builder would. */
+    private static final class EngagingDefaultTrainer extends DefaultTrainer {
+        EngagingDefaultTrainer(String uuid, int threadId, Model model, boolean useMDS, ParallelWrapper wrapper,
+                               WorkspaceMode mode, int averagingFrequency) {
+            this.originalModel = model;
+            this.replicatedModel = model;
+            this.threadId = threadId;
+            this.parallelWrapper = wrapper;
+            this.workspaceMode = mode;
+            this.useMDS = useMDS;
+            this.uuid = uuid + "_thread_" + threadId;
+            this.averagingFrequency = averagingFrequency;
+        }
+
+        @Override
+        protected void postInit() {
+            super.postInit();
+            engage(replicatedModel);
+        }
+    }
+
+    static final class SharedGradients extends SymmetricTrainerContext {
+        @Override
+        public Trainer create(String uuid, int threadId, Model model, int rootDevice, boolean useMDS, ParallelWrapper wrapper,
+                              WorkspaceMode mode, int averagingFrequency) {
+            SymmetricTrainer trainer = new SymmetricTrainer(model, uuid, threadId, mode, wrapper, useMDS) {
+                @Override
+                protected void postInit() {
+                    super.postInit();
+                    engage(replicatedModel);
+                }
+            };
+            trainer.setName("SymmetricTrainer thread " + threadId);
+            trainer.setDaemon(true);
+            return trainer;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package org.xraydl.train;
+
+import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.optimize.api.BaseTrainingListener;
+import org.deeplearning4j.parallelism.ParallelWrapper;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.bench.BenchNets;
+import org.xraydl.bench.HelperReport;
+import org.xraydl.bench.Step;
+import org.xraydl.bench.Workload;
+import org.xraydl.config.RunConfig;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+/** ParallelWrapper's worker replicas are rebuilt from the configuration: they must get the fast batch norm too. */
+class ParallelWrapperEngineTest {
+
+    @Test
+    void everyWorkerReplicaUsesTheFastBatchNorm() throws Exception {
+        RunConfig c = BenchNets.config(new Workload("densenet", 32, 4, Step.FULL), 3);
+        ComputationGraph net = BenchNets.build(new Workload("densenet", 32, 4, Step.FULL), 3);
+        INDArray before = net.params().dup();
+        Map<Model, String> seen = Collections.synchronizedMap(new IdentityHashMap<>());
+        BaseTrainingListener probe = new BaseTrainingListener() {
+            @Override
+            public void iterationDone(Model model, int iteration, int epoch) {
+                seen.put(model, HelperReport.summary((ComputationGraph) model).get("BatchNormalization"));
+            }
+        };
+        Nd4j.getRandom().setSeed(9);
+        List<DataSet> batches = new ArrayList<>();
+        for (int b = 0; b < 6; b++) {
+            INDArray x = Nd4j.rand(DataType.FLOAT, 4, 3, 32, 32);
+            INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
+            for (int i = 0; i < 4; i++) {
+                y.putScalar(i, (i + b) % 2, 1.0);
+            }
+            batches.add(new DataSet(x, y));
+        }
+        try (ParallelWrapperEngine engine = new ParallelWrapperEngine(2, ParallelWrapper.TrainingMode.AVERAGING)) {
+            engine.start(net, List.of(probe));
+            engine.fitEpoch(net, new EpochData(0, List.of(), null, c, () -> new ExistingDataSetIterator(batches)));
+        }
+        assertEquals(2, seen.size(), "both workers reported: " + seen.values());
+        long bnLayers = java.util.Arrays.stream(net.getLayers())
+                .filter(l -> l instanceof org.deeplearning4j.nn.layers.normalization.BatchNormalization).count();
+        for (String helpers : seen.values()) {
+            assertEquals("FastBatchNormHelper x" + bnLayers, helpers);
+        }
+        assertNotEquals(before, net.params(), "averaged parameters reached the model");
+    }
+}
