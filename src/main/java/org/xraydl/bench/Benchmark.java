@@ -6,6 +6,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.model.FastBatchNormHelper;
 
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
@@ -50,6 +51,7 @@ public final class Benchmark {
         long images = (long) n * w.batch();
         Map<String, Object> settings = tuning.describe();
         settings.put("layer_helpers_engaged", HelperReport.summary(net));
+        settings.put("batch_norm_exact_variance_calls", FastBatchNormHelper.exactVarianceFallbacks());
         BenchResult r = new BenchResult(ENGINE, backend(), w.model(), w.size(), w.batch(), w.step().id(),
                 ((Number) settings.get("threads")).intValue(), images / seconds, 1000 * seconds / n,
                 median(times) / 1e6, n, images, seconds, t.warmup(), warmupSeconds, buildSeconds, net.numParams(),

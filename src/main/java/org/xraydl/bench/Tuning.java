@@ -20,10 +20,12 @@ import java.util.Map;
  * @param cache     {@code none} | {@code host} | {@code device}: DL4J layer cache mode
  * @param helpers   oneDNN layer helpers (conv, batch norm, pooling) on or off; see {@link NativeHelpers}
  * @param threads   native (OpenMP + BLAS) threads; 0 keeps ND4J's choice (one per core)
+ * @param fastBatchNorm the pipeline's {@link org.xraydl.model.FastBatchNormHelper} (true) or DL4J's own
+ *                  oneDNN batch-norm helper (false); only with the helpers on
  */
-public record Tuning(String workspace, String cache, boolean helpers, int threads) {
+public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm) {
 
-    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0);
+    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true);
 
     public Tuning {
         workspace = workspace.toLowerCase(Locale.ROOT);
@@ -42,6 +44,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
     /** Process-wide settings; call before the network is built (helpers are chosen when layers are created). */
     public void applyGlobal() {
         NativeHelpers.configure(helpers);
+        System.setProperty(NativeHelpers.FAST_BATCH_NORM_PROPERTY, String.valueOf(fastBatchNorm));
         if (threads > 0) {
             Nd4j.getEnvironment().setMaxThreads(threads);
             Nd4j.getEnvironment().setMaxMasterThreads(threads);
@@ -67,6 +70,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("cache", cache);
         m.put("onednn_layer_helpers", helpers);
         m.put("onednn_available", NativeHelpers.oneDnnAvailable());
+        m.put("fast_batch_norm", fastBatchNorm);
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         return m;

@@ -84,6 +84,9 @@ public class BenchmarkCommand implements Callable<Integer> {
     Boolean helpers;
     @Option(names = "--threads", defaultValue = "0", description = "Tuning: native threads (0 = one per core)")
     int threads;
+    @Option(names = "--fast-batch-norm", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's batch-norm"
+            + " helper (true) or DL4J's own oneDNN one (false), for A/B runs (default ${DEFAULT-VALUE})")
+    boolean fastBatchNorm;
 
     @Override
     public Integer call() throws IOException {
@@ -95,7 +98,7 @@ public class BenchmarkCommand implements Callable<Integer> {
                     + (System.getenv("OMP_WAIT_POLICY") == null ? "unset" : System.getenv("OMP_WAIT_POLICY"))
                     + " (OpenMP reads it at start-up); on a busy machine export OMP_WAIT_POLICY=" + wantedPolicy + " first");
         }
-        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads);
+        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads, fastBatchNorm);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
         }

@@ -27,6 +27,8 @@ import java.lang.reflect.Field;
 public final class NativeHelpers {
     /** DL4J's switch ({@code DL4JSystemProperties.DISABLE_HELPER_PROPERTY}). */
     public static final String DISABLE_PROPERTY = "org.eclipse.deeplearning4j.helpers.disable";
+    /** Set to "false" to keep DL4J's own oneDNN batch-norm helper instead of {@link FastBatchNormHelper}. */
+    public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
     /** The pipeline's default: helpers on (see the benchmark notes for the measurements). */
     public static final boolean DEFAULT_ON = true;
 
@@ -77,9 +79,13 @@ public final class NativeHelpers {
      * inside the layer constructor and offers no setter, so this sets the layer's package-private
      * {@code helper} field. Call it on each network the pipeline builds or loads; layers it does not
      * reach keep DL4J's helper, which is slower but computes the same thing. Returns how many
-     * layers were switched.
+     * layers were switched. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false} keeps DL4J's helper
+     * (for A/B comparisons).
      */
     public static int engageFastBatchNorm(ComputationGraph net) {
+        if (!Boolean.parseBoolean(System.getProperty(FAST_BATCH_NORM_PROPERTY, "true"))) {
+            return 0;
+        }
         int switched = 0;
         for (Layer l : net.getLayers()) {
             Layer inner = l;
