@@ -100,7 +100,7 @@ public final class MatrixBenchmark {
                 "--seconds", String.valueOf(t.seconds()), "--warmup", String.valueOf(t.warmup()),
                 "--workspace", tuning.workspace(), "--cache", tuning.cache(),
                 "--helpers", String.valueOf(tuning.helpers()), "--threads", String.valueOf(tuning.threads()),
-                "--fast-batch-norm", String.valueOf(tuning.fastBatchNorm()),
+                "--fast-batch-norm", String.valueOf(tuning.fastBatchNorm()), "--fast-relu", String.valueOf(tuning.fastRelu()),
                 "--json", json.toAbsolutePath().toString()));
         if (t.maxIterations() > 0) {
             a.add("--max-iterations");

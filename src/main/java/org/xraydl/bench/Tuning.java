@@ -5,6 +5,7 @@ import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
+import org.xraydl.model.FastLayers;
 import org.xraydl.model.NativeHelpers;
 
 import java.util.LinkedHashMap;
@@ -22,10 +23,11 @@ import java.util.Map;
  * @param threads   native (OpenMP + BLAS) threads; 0 keeps ND4J's choice (one per core)
  * @param fastBatchNorm the pipeline's {@link org.xraydl.model.FastBatchNormHelper} (true) or DL4J's own
  *                  oneDNN batch-norm helper (false); only with the helpers on
+ * @param fastRelu  the pipeline's {@link org.xraydl.model.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
  */
-public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm) {
+public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu) {
 
-    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true);
+    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true, true);
 
     public Tuning {
         workspace = workspace.toLowerCase(Locale.ROOT);
@@ -44,7 +46,8 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
     /** Process-wide settings; call before the network is built (helpers are chosen when layers are created). */
     public void applyGlobal() {
         NativeHelpers.configure(helpers);
-        System.setProperty(NativeHelpers.FAST_BATCH_NORM_PROPERTY, String.valueOf(fastBatchNorm));
+        System.setProperty(FastLayers.FAST_BATCH_NORM_PROPERTY, String.valueOf(fastBatchNorm));
+        System.setProperty(FastLayers.FAST_RELU_PROPERTY, String.valueOf(fastRelu));
         if (threads > 0) {
             Nd4j.getEnvironment().setMaxThreads(threads);
             Nd4j.getEnvironment().setMaxMasterThreads(threads);
@@ -71,6 +74,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("onednn_layer_helpers", helpers);
         m.put("onednn_available", NativeHelpers.oneDnnAvailable());
         m.put("fast_batch_norm", fastBatchNorm);
+        m.put("fast_relu", fastRelu);
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         return m;

@@ -87,6 +87,9 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--fast-batch-norm", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's batch-norm"
             + " helper (true) or DL4J's own oneDNN one (false), for A/B runs (default ${DEFAULT-VALUE})")
     boolean fastBatchNorm;
+    @Option(names = "--fast-relu", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's ReLU layer"
+            + " (true) or DL4J's ActivationLayer code (false), for A/B runs (default ${DEFAULT-VALUE})")
+    boolean fastRelu;
 
     @Override
     public Integer call() throws IOException {
@@ -98,7 +101,7 @@ public class BenchmarkCommand implements Callable<Integer> {
                     + (System.getenv("OMP_WAIT_POLICY") == null ? "unset" : System.getenv("OMP_WAIT_POLICY"))
                     + " (OpenMP reads it at start-up); on a busy machine export OMP_WAIT_POLICY=" + wantedPolicy + " first");
         }
-        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads, fastBatchNorm);
+        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads, fastBatchNorm, fastRelu);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
         }

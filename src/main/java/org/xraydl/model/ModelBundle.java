@@ -79,7 +79,7 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
         try {
             NativeHelpers.ensureConfigured();
             ComputationGraph net = ModelSerializer.restoreComputationGraph(file.toFile(), true);
-            NativeHelpers.engageFastBatchNorm(net);
+            FastLayers.engage(net);
             return new ModelBundle(net, pre, config, provenance);
         } catch (Exception e) {
             throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);

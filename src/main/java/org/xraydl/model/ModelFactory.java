@@ -36,7 +36,7 @@ public final class ModelFactory {
             case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head);
             default -> throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
         };
-        NativeHelpers.engageFastBatchNorm(net);
+        FastLayers.engage(net);
         return net;
     }
 

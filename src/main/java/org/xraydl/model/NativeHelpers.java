@@ -1,15 +1,7 @@
 package org.xraydl.model;
 
-import org.deeplearning4j.nn.api.Layer;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.layers.FrozenLayer;
-import org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.layers.mkldnn.BaseMKLDNNHelper;
-import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
-import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.lang.reflect.Field;
 
 /**
  * Turns DL4J's oneDNN layer helpers on or off for layers created afterwards.
@@ -27,8 +19,6 @@ import java.lang.reflect.Field;
 public final class NativeHelpers {
     /** DL4J's switch ({@code DL4JSystemProperties.DISABLE_HELPER_PROPERTY}). */
     public static final String DISABLE_PROPERTY = "org.eclipse.deeplearning4j.helpers.disable";
-    /** Set to "false" to keep DL4J's own oneDNN batch-norm helper instead of {@link FastBatchNormHelper}. */
-    public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
     /** The pipeline's default: helpers on (see the benchmark notes for the measurements). */
     public static final boolean DEFAULT_ON = true;
 
@@ -71,48 +61,5 @@ public final class NativeHelpers {
 
     static boolean isCpuBackend() {
         return "CPU".equalsIgnoreCase(Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend"));
-    }
-
-    /**
-     * Gives every batch-norm layer that got DL4J's oneDNN helper a {@link FastBatchNormHelper}
-     * instead (same results, faster training-mode statistics and backprop). DL4J creates helpers
-     * inside the layer constructor and offers no setter, so this sets the layer's package-private
-     * {@code helper} field. Call it on each network the pipeline builds or loads; layers it does not
-     * reach keep DL4J's helper, which is slower but computes the same thing. Returns how many
-     * layers were switched. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false} keeps DL4J's helper
-     * (for A/B comparisons).
-     */
-    public static int engageFastBatchNorm(ComputationGraph net) {
-        if (!Boolean.parseBoolean(System.getProperty(FAST_BATCH_NORM_PROPERTY, "true"))) {
-            return 0;
-        }
-        int switched = 0;
-        for (Layer l : net.getLayers()) {
-            Layer inner = l;
-            while (inner instanceof FrozenLayer || inner instanceof FrozenLayerWithBackprop) {
-                inner = inner instanceof FrozenLayer f ? f.getInsideLayer() : ((FrozenLayerWithBackprop) inner).getInsideLayer();
-            }
-            if (inner instanceof BatchNormalization bn && bn.getHelper() instanceof MKLDNNBatchNormHelper) {
-                try {
-                    BN_HELPER_FIELD.set(bn, new FastBatchNormHelper(net.params().dataType()));
-                    switched++;
-                } catch (IllegalAccessException e) {
-                    throw new IllegalStateException("cannot set the batch-norm helper of DL4J " + bn.getClass(), e);
-                }
-            }
-        }
-        return switched;
-    }
-
-    private static final Field BN_HELPER_FIELD = bnHelperField();
-
-    private static Field bnHelperField() {
-        try {
-            Field f = BatchNormalization.class.getDeclaredField("helper");
-            f.setAccessible(true);
-            return f;
-        } catch (NoSuchFieldException e) {
-            throw new IllegalStateException("DL4J's BatchNormalization has no 'helper' field: the fast batch norm needs DL4J 1.0.0-M2.1", e);
-        }
     }
 }

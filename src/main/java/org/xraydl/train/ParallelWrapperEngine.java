@@ -38,7 +38,7 @@ public class ParallelWrapperEngine implements TrainingEngine {
                 .reportScoreAfterAveraging(true)
                 .trainingMode(mode)
                 .build();
-        FastBatchNormTrainers.install(wrapper, mode);
+        FastLayerTrainers.install(wrapper, mode);
         if (!listeners.isEmpty()) {
             // With the router given here, each worker gets its own clone of a StatsListener (same session,
             // its own worker ID) posting to that router, so the UI sees every worker.

@@ -15,6 +15,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.xraydl.model.DenseNetBuilder;
 import org.xraydl.model.DenseNetSpec;
+import org.xraydl.model.FastLayers;
 import org.xraydl.model.HeadSpec;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.NativeHelpers;
@@ -55,7 +56,10 @@ class FastPathEquivalenceTest {
         plain = DenseNetBuilder.build(spec, 48, 3, 11, 1e-2, head);
         NativeHelpers.configure(true);
         fast = plain.clone(); // same configuration and parameters, layers re-created with the helpers on
-        assertEquals(count(fast, "BatchNormalization"), NativeHelpers.engageFastBatchNorm(fast));
+        FastLayers.Engaged engaged = FastLayers.engage(fast);
+        assertEquals(count(fast, "BatchNormalization"), engaged.batchNorm());
+        assertEquals(count(plain, "ActivationLayer"), engaged.relu(), "every ReLU activation layer");
+        assertEquals(0, count(fast, "ActivationLayer"));
         INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
         for (int i = 0; i < 4; i++) {
             y.putScalar(i, i % 2, 1.0);
@@ -87,6 +91,7 @@ class FastPathEquivalenceTest {
         assertEquals("none x" + count(plain, "ConvolutionLayer"), p.get("ConvolutionLayer"));
         assertTrue(f.get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
         assertEquals("FastBatchNormHelper x" + count(fast, "BatchNormalization"), f.get("BatchNormalization"), f.toString());
+        assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertTrue(f.get("SubsamplingLayer").startsWith("MKLDNNSubsamplingHelper"), f.toString());
         assertEquals(plain.params(), fast.params());
     }
@@ -137,7 +142,7 @@ class FastPathEquivalenceTest {
         ComputationGraph loadedPlain = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
         NativeHelpers.configure(true);
         ComputationGraph loadedFast = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
-        NativeHelpers.engageFastBatchNorm(loadedFast);
+        FastLayers.engage(loadedFast);
         assertTrue(HelperReport.summary(loadedFast).get("BatchNormalization").startsWith("FastBatchNormHelper"));
         assertEquals(fast.params(), loadedFast.params());
         assertClose(loadedPlain.outputSingle(false, batch.getFeatures()), loadedFast.outputSingle(false, batch.getFeatures()), "after load");
@@ -168,7 +173,7 @@ class FastPathEquivalenceTest {
         try {
             ComputationGraph c = net.clone();
             if (helpers) {
-                NativeHelpers.engageFastBatchNorm(c);
+                FastLayers.engage(c);
             }
             assertEquals(helpers, HelperReport.summary(c).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
             return c;
@@ -184,7 +189,7 @@ class FastPathEquivalenceTest {
             ComputationGraph out = new TransferLearning.GraphBuilder(c)
                     .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Sgd(0.05)).build()).build();
             if (helpers) {
-                NativeHelpers.engageFastBatchNorm(out);
+                FastLayers.engage(out);
             }
             assertEquals(helpers, HelperReport.summary(out).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
             return out;

@@ -25,11 +25,11 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
-/** ParallelWrapper's worker replicas are rebuilt from the configuration: they must get the fast batch norm too. */
+/** ParallelWrapper's worker replicas are rebuilt from the configuration: they must get the fast layers too. */
 class ParallelWrapperEngineTest {
 
     @Test
-    void everyWorkerReplicaUsesTheFastBatchNorm() throws Exception {
+    void everyWorkerReplicaUsesTheFastLayers() throws Exception {
         RunConfig c = BenchNets.config(new Workload("densenet", 32, 4, Step.FULL), 3);
         ComputationGraph net = BenchNets.build(new Workload("densenet", 32, 4, Step.FULL), 3);
         INDArray before = net.params().dup();
@@ -37,7 +37,8 @@ class ParallelWrapperEngineTest {
         BaseTrainingListener probe = new BaseTrainingListener() {
             @Override
             public void iterationDone(Model model, int iteration, int epoch) {
-                seen.put(model, HelperReport.summary((ComputationGraph) model).get("BatchNormalization"));
+                Map<String, String> h = HelperReport.summary((ComputationGraph) model);
+                seen.put(model, h.get("BatchNormalization") + "; relu layers: " + h.containsKey("FastReluLayer") + "/" + h.containsKey("ActivationLayer"));
             }
         };
         Nd4j.getRandom().setSeed(9);
@@ -58,7 +59,7 @@ class ParallelWrapperEngineTest {
         long bnLayers = java.util.Arrays.stream(net.getLayers())
                 .filter(l -> l instanceof org.deeplearning4j.nn.layers.normalization.BatchNormalization).count();
         for (String helpers : seen.values()) {
-            assertEquals("FastBatchNormHelper x" + bnLayers, helpers);
+            assertEquals("FastBatchNormHelper x" + bnLayers + "; relu layers: true/false", helpers);
         }
         assertNotEquals(before, net.params(), "averaged parameters reached the model");
     }

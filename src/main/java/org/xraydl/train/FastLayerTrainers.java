@@ -10,18 +10,18 @@ import org.deeplearning4j.parallelism.factory.TrainerContext;
 import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
 import org.deeplearning4j.parallelism.trainer.SymmetricTrainer;
 import org.deeplearning4j.parallelism.trainer.Trainer;
-import org.xraydl.model.NativeHelpers;
+import org.xraydl.model.FastLayers;
 
 import java.lang.reflect.Field;
 
 /**
  * ParallelWrapper's trainer factories, changed in one respect: each worker's replica (a fresh
- * ComputationGraph built from the configuration, so with DL4J's own helpers) gets the
- * {@link org.xraydl.model.FastBatchNormHelper} like the model it copies.
+ * ComputationGraph built from the configuration, so with DL4J's own layer code) gets the
+ * pipeline's {@link FastLayers} like the model it copies.
  */
-final class FastBatchNormTrainers {
+final class FastLayerTrainers {
 
-    private FastBatchNormTrainers() {
+    private FastLayerTrainers() {
     }
 
     /**
@@ -43,7 +43,7 @@ final class FastBatchNormTrainers {
 
     private static void engage(Model replica) {
         if (replica instanceof ComputationGraph g) {
-            NativeHelpers.engageFastBatchNorm(g);
+            FastLayers.engage(g);
         }
     }
 

@@ -1,0 +1,76 @@
+package org.xraydl.model;
+
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.gradient.DefaultGradient;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.ActivationLayer;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationReLU;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.scalar.RectifiedLinear;
+import org.nd4j.linalg.api.ops.impl.scalar.Step;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * DL4J's {@link ActivationLayer} for a plain ReLU, with fewer and faster passes over the data. The
+ * layer configuration is untouched (it is still DL4J's ActivationLayer with {@code Activation.RELU},
+ * so saved models are the same); only the runtime object that executes it differs.
+ * <ul>
+ *   <li>Forward (training): DL4J copies the input, then applies ReLU in place; here ReLU writes
+ *       straight into the output array (one pass instead of two).</li>
+ *   <li>Backprop: DL4J copies the input, runs libnd4j's {@code relu_bp}, whose per-element
+ *       {@code std::function} call makes it 5-10x slower than a vectorised op (7 % of a
+ *       DenseNet-121 training step), then copies the result into the gradient workspace. Here
+ *       {@code step(x) = x > 0 ? 1 : 0} goes into the gradient array and is multiplied by the incoming
+ *       gradient in place: two vectorised passes. Same values: dL/dx = dL/dy where x > 0, else 0.</li>
+ * </ul>
+ * Any other activation, a ReLU with max/threshold/slope, or non-float data runs DL4J's code.
+ */
+public final class FastReluLayer extends ActivationLayer {
+
+    public FastReluLayer(NeuralNetConfiguration conf, DataType dataType) {
+        super(conf, dataType);
+    }
+
+    /** Whether this activation is a plain ReLU (no cap, threshold or negative slope), the case handled here. */
+    static boolean isPlainRelu(IActivation fn) {
+        return fn instanceof ActivationReLU r && zeroOrNull(r.getMax()) && zeroOrNull(r.getThreshold())
+                && zeroOrNull(r.getNegativeSlope());
+    }
+
+    private static boolean zeroOrNull(Double d) {
+        return d == null || d == 0.0;
+    }
+
+    private boolean handles(INDArray x) {
+        return x.dataType() == DataType.FLOAT && isPlainRelu(layerConf().getActivationFn());
+    }
+
+    @Override
+    public INDArray activate(boolean training, LayerWorkspaceMgr mgr) {
+        assertInputSet(false);
+        if (!training || !handles(input)) {
+            return super.activate(training, mgr);
+        }
+        INDArray out = mgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), input.shape(), input.ordering());
+        Nd4j.exec(new RectifiedLinear(input, out, 0.0));
+        return out;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
+        assertInputSet(true);
+        if (!handles(input) || input.ordering() != epsilon.ordering()
+                || !java.util.Arrays.equals(input.shape(), epsilon.shape())) {
+            return super.backpropGradient(epsilon, workspaceMgr);
+        }
+        INDArray delta = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape(), input.ordering());
+        Nd4j.exec(new Step(input, delta, 0.0));
+        delta.muli(epsilon);
+        return new Pair<>(new DefaultGradient(), delta);
+    }
+}
