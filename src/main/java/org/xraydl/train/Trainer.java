@@ -19,6 +19,7 @@ import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
+import org.xraydl.model.HelperReport;
 import org.xraydl.model.ModelBundle;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.report.Charts;
@@ -131,6 +132,7 @@ public final class Trainer {
         try (engine) {
             engine.start(net, listeners);
             provenance.put("engine", engine.name());
+            provenance.put("layerImplementations", HelperReport.summary(net)); // which fast paths this run used
             final int firstEpoch = history.size() + 1;
             for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
                 final int e = epoch;

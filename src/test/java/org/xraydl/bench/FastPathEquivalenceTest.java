@@ -17,6 +17,7 @@ import org.xraydl.model.DenseNetBuilder;
 import org.xraydl.model.DenseNetSpec;
 import org.xraydl.model.FastLayers;
 import org.xraydl.model.HeadSpec;
+import org.xraydl.model.HelperReport;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.NativeHelpers;
 

@@ -11,10 +11,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.bench.BenchNets;
-import org.xraydl.bench.HelperReport;
 import org.xraydl.bench.Step;
 import org.xraydl.bench.Workload;
 import org.xraydl.config.RunConfig;
+import org.xraydl.model.HelperReport;
 
 import java.util.ArrayList;
 import java.util.Collections;

@@ -1,4 +1,4 @@
-package org.xraydl.bench;
+package org.xraydl.model;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -9,7 +9,7 @@ import org.deeplearning4j.nn.layers.LayerHelper;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** Which platform helper each layer type really got: proof that the oneDNN path engaged (or not). */
+/** Which implementation each layer type really runs (its platform helper, or the pipeline's FastReluLayer): proof that a fast path engaged (or not). */
 public final class HelperReport {
 
     private HelperReport() {
