@@ -24,10 +24,12 @@ import java.util.Map;
  * @param fastBatchNorm the pipeline's {@link org.xraydl.model.FastBatchNormHelper} (true) or DL4J's own
  *                  oneDNN batch-norm helper (false); only with the helpers on
  * @param fastRelu  the pipeline's {@link org.xraydl.model.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
+ * @param fastPooling the pipeline's {@link org.xraydl.model.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
  */
-public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu) {
+public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu,
+                     boolean fastPooling) {
 
-    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true, true);
+    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true, true, true);
 
     public Tuning {
         workspace = workspace.toLowerCase(Locale.ROOT);
@@ -48,6 +50,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         NativeHelpers.configure(helpers);
         System.setProperty(FastLayers.FAST_BATCH_NORM_PROPERTY, String.valueOf(fastBatchNorm));
         System.setProperty(FastLayers.FAST_RELU_PROPERTY, String.valueOf(fastRelu));
+        System.setProperty(FastLayers.FAST_POOLING_PROPERTY, String.valueOf(fastPooling));
         if (threads > 0) {
             Nd4j.getEnvironment().setMaxThreads(threads);
             Nd4j.getEnvironment().setMaxMasterThreads(threads);
@@ -75,6 +78,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("onednn_available", NativeHelpers.oneDnnAvailable());
         m.put("fast_batch_norm", fastBatchNorm);
         m.put("fast_relu", fastRelu);
+        m.put("fast_pooling", fastPooling);
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         return m;

@@ -90,6 +90,9 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--fast-relu", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's ReLU layer"
             + " (true) or DL4J's ActivationLayer code (false), for A/B runs (default ${DEFAULT-VALUE})")
     boolean fastRelu;
+    @Option(names = "--fast-pooling", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's pooling layer"
+            + " (true) or DL4J's SubsamplingLayer code (false), for A/B runs (default ${DEFAULT-VALUE})")
+    boolean fastPooling;
 
     @Override
     public Integer call() throws IOException {
@@ -101,7 +104,8 @@ public class BenchmarkCommand implements Callable<Integer> {
                     + (System.getenv("OMP_WAIT_POLICY") == null ? "unset" : System.getenv("OMP_WAIT_POLICY"))
                     + " (OpenMP reads it at start-up); on a busy machine export OMP_WAIT_POLICY=" + wantedPolicy + " first");
         }
-        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads, fastBatchNorm, fastRelu);
+        Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads,
+                fastBatchNorm, fastRelu, fastPooling);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
         }
