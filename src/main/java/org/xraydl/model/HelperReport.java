@@ -26,7 +26,9 @@ public final class HelperReport {
                 inner = f.getInsideLayer();
             }
             LayerHelper h = inner.getHelper();
-            String helper = h == null ? "none" : h.getClass().getSimpleName();
+            // FastPoolingLayer keeps DL4J's helper object but runs libnd4j's kernels itself
+            String helper = inner instanceof FastPoolingLayer ? "libnd4j kernels"
+                    : h == null ? "none" : h.getClass().getSimpleName();
             counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
         }
         Map<String, String> out = new TreeMap<>();
