@@ -101,33 +101,26 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         int c = (int) in.size(1);
         long planeSize = in.size(2) * in.size(3);
         INDArray rows = in.reshape('c', (long) n * c, planeSize);
-        float[] rowSum = rowSums(rows);
-        float[] rowSq = rowDots(rows, rows);
 
         double count = (double) n * planeSize;
+        double[] sum = perChannelTotals(rowSums(rows), n, c);
+        double[] sumSq = perChannelTotals(rowDots(rows, rows), n, c);
         float[] m = new float[c];
         float[] v = new float[c];
-        boolean exactNeeded = false;
+        largeMean = false;
         for (int ch = 0; ch < c; ch++) {
-            double s = 0;
-            double q = 0;
-            for (int i = 0; i < n; i++) {
-                s += rowSum[i * c + ch];
-                q += rowSq[i * c + ch];
-            }
-            double mu = s / count;
-            double variance = Math.max(0.0, q / count - mu * mu);
+            double mu = sum[ch] / count;
+            double variance = Math.max(0.0, sumSq[ch] / count - mu * mu);
             if (mu * mu > MAX_MEAN2_OVER_VAR * variance) {
-                exactNeeded = true;
+                largeMean = true;
             }
             m[ch] = (float) mu;
             v[ch] = (float) variance;
         }
         ensureCaches(c);
         meanCache.assign(Nd4j.createFromArray(m));
-        largeMean = exactNeeded;
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
-        if (exactNeeded) {
+        if (largeMean) {
             EXACT_FALLBACKS.incrementAndGet();
             Nd4j.exec(new Variance(in, varCache, false, 0, 2, 3));
             // (x - mean) is formed before scaling: no cancellation between x*scale and mean*scale
@@ -166,7 +159,7 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         long planeSize = x.size(2) * x.size(3);
         INDArray xRows = x.reshape('c', (long) n * c, planeSize);
         INDArray dyRows = dy.reshape('c', (long) n * c, planeSize);
-        float[] rowSumDy = rowSums(dyRows);
+        double[] sumDy = perChannelTotals(rowSums(dyRows), n, c);
         float[] mean = meanCache.toFloatVector();
         float[] var = varCache.toFloatVector();
         float[] g = vector(gamma).toFloatVector();
@@ -174,13 +167,10 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         INDArray xTermRows = xTerm.reshape('c', (long) n * c, planeSize);
         // sum(dy * xhat) per row: from sum(dy * x) - mean * sum(dy), or, if the mean is large (cancellation),
         // from xhat itself, formed by the batchnorm op (it subtracts the mean first) into the x-term buffer
-        float[] rowDyX;
         if (largeMean) {
             affine(x, meanCache, varCache, Nd4j.ones(DataType.FLOAT, c), Nd4j.zeros(DataType.FLOAT, c), eps, xTerm);
-            rowDyX = rowDots(dyRows, xTermRows);
-        } else {
-            rowDyX = rowDots(dyRows, xRows);
         }
+        double[] sumDyX = perChannelTotals(rowDots(dyRows, largeMean ? xTermRows : xRows), n, c);
 
         double count = (double) n * planeSize;
         float[] dGamma = new float[c];
@@ -189,20 +179,14 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         float[] shift = new float[c];
         float[] scaleX = new float[c];
         for (int ch = 0; ch < c; ch++) {
-            double sumDy = 0;
-            double sumDyX = 0;
-            for (int i = 0; i < n; i++) {
-                sumDy += rowSumDy[i * c + ch];
-                sumDyX += rowDyX[i * c + ch];
-            }
             double invStd = 1.0 / Math.sqrt(var[ch] + eps);
-            double dg = largeMean ? sumDyX : (sumDyX - mean[ch] * sumDy) * invStd;  // sum(dy * xhat)
+            double dg = largeMean ? sumDyX[ch] : (sumDyX[ch] - mean[ch] * sumDy[ch]) * invStd;  // sum(dy * xhat)
             // dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + b*(x - mean) + s
             double a = g[ch] * invStd;
             double b = -g[ch] * invStd * invStd * dg / count;
-            double s = -a * sumDy / count;
+            double s = -a * sumDy[ch] / count;
             dGamma[ch] = (float) dg;
-            dBeta[ch] = (float) sumDy;
+            dBeta[ch] = (float) sumDy[ch];
             scaleDy[ch] = (float) a;
             if (largeMean) {
                 scaleX[ch] = (float) (b / invStd); // the x-term buffer holds xhat = (x - mean) * invStd
@@ -236,6 +220,17 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
                 .addFloatingPointArguments(eps)
                 .addOutputs(out)
                 .build());
+    }
+
+    /** Per-channel totals, in double, of per-row values (row = example * channels + channel). */
+    private static double[] perChannelTotals(float[] perRow, int examples, int channels) {
+        double[] out = new double[channels];
+        for (int i = 0; i < examples; i++) {
+            for (int ch = 0; ch < channels; ch++) {
+                out[ch] += perRow[i * channels + ch];
+            }
+        }
+        return out;
     }
 
     /** The per-channel values repeated for each example: one value per row of the [N*C, H*W] view. */

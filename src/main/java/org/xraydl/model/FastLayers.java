@@ -70,16 +70,21 @@ public final class FastLayers {
     private static int engageBatchNorm(ComputationGraph net) {
         int switched = 0;
         for (Layer l : net.getLayers()) {
-            Layer inner = l;
-            while (inner instanceof FrozenLayer || inner instanceof FrozenLayerWithBackprop) {
-                inner = inner instanceof FrozenLayer f ? f.getInsideLayer() : ((FrozenLayerWithBackprop) inner).getInsideLayer();
-            }
-            if (inner instanceof BatchNormalization bn && bn.getHelper() instanceof MKLDNNBatchNormHelper) {
+            if (insideFrozen(l) instanceof BatchNormalization bn && bn.getHelper() instanceof MKLDNNBatchNormHelper) {
                 set(BN_HELPER, bn, new FastBatchNormHelper(net.params().dataType()));
                 switched++;
             }
         }
         return switched;
+    }
+
+    /** The layer a frozen wrapper runs (the layer itself if it is not frozen). */
+    static Layer insideFrozen(Layer l) {
+        Layer inner = l;
+        while (inner instanceof FrozenLayer || inner instanceof FrozenLayerWithBackprop) {
+            inner = inner instanceof FrozenLayer f ? f.getInsideLayer() : ((FrozenLayerWithBackprop) inner).getInsideLayer();
+        }
+        return inner;
     }
 
     /**

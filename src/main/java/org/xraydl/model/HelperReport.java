@@ -2,8 +2,6 @@ package org.xraydl.model;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.layers.FrozenLayer;
-import org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.layers.LayerHelper;
 
 import java.util.Map;
@@ -19,12 +17,7 @@ public final class HelperReport {
     public static Map<String, String> summary(ComputationGraph net) {
         Map<String, Map<String, Integer>> counts = new TreeMap<>();
         for (Layer l : net.getLayers()) {
-            Layer inner = l;
-            if (inner instanceof FrozenLayer f) {
-                inner = f.getInsideLayer();
-            } else if (inner instanceof FrozenLayerWithBackprop f) {
-                inner = f.getInsideLayer();
-            }
+            Layer inner = FastLayers.insideFrozen(l);
             LayerHelper h = inner.getHelper();
             // FastPoolingLayer keeps DL4J's helper object but runs libnd4j's kernels itself
             String helper = inner instanceof FastPoolingLayer ? "libnd4j kernels"

@@ -171,25 +171,20 @@ class FastPathEquivalenceTest {
 
     /** clone() re-creates the layers, so the helper setting at clone time decides the path of the copy. */
     private static ComputationGraph copy(ComputationGraph net, boolean helpers) {
-        NativeHelpers.configure(helpers);
-        try {
-            ComputationGraph c = net.clone();
-            if (helpers) {
-                FastLayers.engage(c);
-            }
-            assertEquals(helpers, HelperReport.summary(c).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
-            return c;
-        } finally {
-            NativeHelpers.configure(true);
-        }
+        return onPath(helpers, net::clone);
     }
 
     private static ComputationGraph withSgd(ComputationGraph net, boolean helpers) {
         ComputationGraph c = copy(net, helpers);
+        return onPath(helpers, () -> new TransferLearning.GraphBuilder(c)
+                .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Sgd(0.05)).build()).build());
+    }
+
+    /** Builds a network with the helpers on (plus the fast layers) or off, and checks which path it got. */
+    private static ComputationGraph onPath(boolean helpers, java.util.function.Supplier<ComputationGraph> build) {
         NativeHelpers.configure(helpers);
         try {
-            ComputationGraph out = new TransferLearning.GraphBuilder(c)
-                    .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Sgd(0.05)).build()).build();
+            ComputationGraph out = build.get();
             if (helpers) {
                 FastLayers.engage(out);
             }
