@@ -12,7 +12,7 @@ package org.nd4j.nativeblas;
  * {@code isUseONEDNN()}. The lookup therefore always fails, and every helper silently falls back
  * to DL4J's Java im2col + gemm / element-wise paths. This class answers that lookup with the
  * real native flag. It is only consulted by {@code BaseMKLDNNHelper}; see
- * {@link org.xraydl.model.NativeHelpers}.
+ * {@link org.xraydl.kernels.NativeHelpers}.
  */
 public final class Nd4jCpu {
 

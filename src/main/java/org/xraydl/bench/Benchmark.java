@@ -6,8 +6,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
-import org.xraydl.model.FastBatchNormHelper;
-import org.xraydl.model.HelperReport;
+import org.xraydl.kernels.FastBatchNormHelper;
+import org.xraydl.kernels.HelperReport;
 
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;

@@ -5,8 +5,8 @@ import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
-import org.xraydl.model.FastLayers;
-import org.xraydl.model.NativeHelpers;
+import org.xraydl.kernels.FastLayers;
+import org.xraydl.kernels.NativeHelpers;
 
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -21,10 +21,10 @@ import java.util.Map;
  * @param cache     {@code none} | {@code host} | {@code device}: DL4J layer cache mode
  * @param helpers   oneDNN layer helpers (conv, batch norm, pooling) on or off; see {@link NativeHelpers}
  * @param threads   native (OpenMP + BLAS) threads; 0 keeps ND4J's choice (one per core)
- * @param fastBatchNorm the pipeline's {@link org.xraydl.model.FastBatchNormHelper} (true) or DL4J's own
+ * @param fastBatchNorm the pipeline's {@link org.xraydl.kernels.FastBatchNormHelper} (true) or DL4J's own
  *                  oneDNN batch-norm helper (false); only with the helpers on
- * @param fastRelu  the pipeline's {@link org.xraydl.model.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
- * @param fastPooling the pipeline's {@link org.xraydl.model.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
+ * @param fastRelu  the pipeline's {@link org.xraydl.kernels.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
+ * @param fastPooling the pipeline's {@link org.xraydl.kernels.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
  */
 public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu,
                      boolean fastPooling) {

@@ -11,7 +11,7 @@ import org.xraydl.bench.Timing;
 import org.xraydl.bench.Tuning;
 import org.xraydl.bench.Workload;
 import org.xraydl.bench.WorkersBenchmark;
-import org.xraydl.model.NativeHelpers;
+import org.xraydl.kernels.NativeHelpers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -3,7 +3,7 @@ package org.xraydl.cli;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
-import org.xraydl.model.ModelBundle;
+import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.Predictor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

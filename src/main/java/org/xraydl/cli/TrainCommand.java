@@ -3,7 +3,7 @@ package org.xraydl.cli;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.report.ConsoleTable;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.RunDirectory;
 import org.xraydl.train.Trainer;
 import org.xraydl.ui.TrainingUi;
 import org.xraydl.ui.UiServer;

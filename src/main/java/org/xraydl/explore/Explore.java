@@ -3,7 +3,7 @@ package org.xraydl.explore;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.RunDirectory;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -10,8 +10,8 @@ import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
-import org.xraydl.report.EpochRecord;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
 
 import javax.imageio.ImageIO;
 import java.awt.Color;

@@ -1,5 +1,10 @@
 package org.xraydl.model;
 
+import org.xraydl.kernels.FastLayers;
+import org.xraydl.kernels.NativeHelpers;
+import org.xraydl.model.io.PretrainedWeights;
+import org.xraydl.model.io.WeightFiles;
+
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;

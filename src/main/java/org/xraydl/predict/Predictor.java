@@ -7,7 +7,7 @@ import org.xraydl.data.CenterCropTransform;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageNormalizer;
 import org.xraydl.data.Preprocessing;
-import org.xraydl.model.ModelBundle;
+import org.xraydl.model.io.ModelBundle;
 
 import java.io.IOException;
 import java.nio.file.Files;

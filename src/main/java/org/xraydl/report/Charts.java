@@ -1,5 +1,8 @@
 package org.xraydl.report;
 
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.HeatMapChart;

@@ -1,5 +1,7 @@
 package org.xraydl.train;
 
+import org.xraydl.kernels.FastLayerTrainers;
+
 import org.deeplearning4j.core.storage.StatsStorageRouter;
 import org.deeplearning4j.core.storage.listener.RoutingIterationListener;
 import org.deeplearning4j.nn.graph.ComputationGraph;

@@ -1,6 +1,6 @@
 package org.xraydl.train;
 
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.RunDirectory;
 
 /**
  * Implemented by a listener or epoch observer given to {@link Trainer#train} that needs the run folder

@@ -19,12 +19,12 @@ import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
-import org.xraydl.model.HelperReport;
-import org.xraydl.model.ModelBundle;
+import org.xraydl.kernels.HelperReport;
+import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.report.Charts;
-import org.xraydl.report.EpochRecord;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
 
 import java.nio.file.Path;
 import java.time.Instant;

@@ -3,7 +3,7 @@ package org.xraydl.ui;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import org.xraydl.report.Charts;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.RunDirectory;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package org.xraydl.ui;
 
+
 import org.deeplearning4j.core.storage.StatsStorageRouter;
 import org.deeplearning4j.core.storage.impl.RemoteUIStatsStorageRouter;
 import org.deeplearning4j.optimize.api.TrainingListener;
@@ -8,7 +9,7 @@ import org.deeplearning4j.ui.model.stats.impl.DefaultStatsUpdateConfiguration;
 import org.deeplearning4j.ui.model.storage.FileStatsStorage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.RunDirectory;
 import org.xraydl.train.RunDirectoryAware;
 
 import java.io.PrintStream;

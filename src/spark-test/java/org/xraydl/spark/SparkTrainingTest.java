@@ -18,10 +18,10 @@ import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
-import org.xraydl.model.ModelBundle;
+import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
-import org.xraydl.report.EpochRecord;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
 import org.xraydl.train.Trainer;
 
 import java.io.IOException;

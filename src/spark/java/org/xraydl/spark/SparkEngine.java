@@ -1,5 +1,6 @@
 package org.xraydl.spark;
 
+
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;

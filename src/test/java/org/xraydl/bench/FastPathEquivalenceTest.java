@@ -1,5 +1,9 @@
 package org.xraydl.bench;
 
+import org.xraydl.kernels.FastBatchNormHelper;
+import org.xraydl.kernels.FastPoolingLayer;
+import org.xraydl.kernels.FastReluLayer;
+
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.transferlearning.FineTuneConfiguration;
 import org.deeplearning4j.nn.transferlearning.TransferLearning;
@@ -15,11 +19,11 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.xraydl.model.DenseNetBuilder;
 import org.xraydl.model.DenseNetSpec;
-import org.xraydl.model.FastLayers;
+import org.xraydl.kernels.FastLayers;
 import org.xraydl.model.HeadSpec;
-import org.xraydl.model.HelperReport;
+import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.ModelFactory;
-import org.xraydl.model.NativeHelpers;
+import org.xraydl.kernels.NativeHelpers;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -31,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The fast path (oneDNN layer helpers: one native op per convolution and pooling, and
- * {@link org.xraydl.model.FastBatchNormHelper} for batch norm) gives the same numbers as DL4J's
+ * {@link org.xraydl.kernels.FastBatchNormHelper} for batch norm) gives the same numbers as DL4J's
  * plain Java layer path on the same weights: inference outputs, training
  * outputs (batch statistics), loss, every gradient, and the parameters after SGD steps. Also:
  * fast-path models save, load and freeze like any other.

@@ -1,5 +1,6 @@
 package org.xraydl.explore;
 
+
 import org.junit.jupiter.api.Test;
 
 import java.util.List;

@@ -8,8 +8,8 @@ import org.xraydl.config.ConfigLoader;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
-import org.xraydl.report.EpochRecord;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;

@@ -6,8 +6,8 @@ import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.XYChart;
 import org.xraydl.TestData;
 import org.xraydl.config.ConfigLoader;
-import org.xraydl.report.EpochRecord;
-import org.xraydl.report.RunDirectory;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;

@@ -1,5 +1,8 @@
 package org.xraydl.report;
 
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.RunDirectory;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.knowm.xchart.HeatMapChart;

@@ -1,5 +1,8 @@
 package org.xraydl.train;
 
+import org.xraydl.kernels.FastBatchNormHelper;
+import org.xraydl.kernels.FastReluLayer;
+
 import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -14,7 +17,7 @@ import org.xraydl.bench.BenchNets;
 import org.xraydl.bench.Step;
 import org.xraydl.bench.Workload;
 import org.xraydl.config.RunConfig;
-import org.xraydl.model.HelperReport;
+import org.xraydl.kernels.HelperReport;
 
 import java.util.ArrayList;
 import java.util.Collections;

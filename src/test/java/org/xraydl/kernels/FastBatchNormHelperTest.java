@@ -1,4 +1,4 @@
-package org.xraydl.model;
+package org.xraydl.kernels;
 
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.gradient.Gradient;

@@ -1,4 +1,4 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
 
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.graph.vertex.GraphVertex;

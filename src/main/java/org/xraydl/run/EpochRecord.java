@@ -1,4 +1,4 @@
-package org.xraydl.report;
+package org.xraydl.run;
 
 /** One row of history.csv. */
 public record EpochRecord(int epoch, double trainLoss, double valLoss, double valAccuracy, double valAuc,

@@ -1,4 +1,6 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
+
+import org.xraydl.model.ModelFactory;
 
 import com.sun.net.httpserver.HttpServer;
 import org.junit.jupiter.api.Test;

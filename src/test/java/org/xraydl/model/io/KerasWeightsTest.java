@@ -1,4 +1,10 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
+
+import org.xraydl.model.Heads;
+import org.xraydl.model.DenseNetBuilder;
+import org.xraydl.model.HeadSpec;
+import org.xraydl.model.ModelFactory;
+import org.xraydl.model.DenseNetSpec;
 
 import org.bytedeco.hdf5.Attribute;
 import org.bytedeco.hdf5.DataSet;

@@ -1,4 +1,4 @@
-package org.xraydl.train;
+package org.xraydl.kernels;
 
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.WorkspaceMode;
@@ -10,7 +10,6 @@ import org.deeplearning4j.parallelism.factory.TrainerContext;
 import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
 import org.deeplearning4j.parallelism.trainer.SymmetricTrainer;
 import org.deeplearning4j.parallelism.trainer.Trainer;
-import org.xraydl.model.FastLayers;
 
 import java.lang.reflect.Field;
 
@@ -19,7 +18,7 @@ import java.lang.reflect.Field;
  * ComputationGraph built from the configuration, so with DL4J's own layer code) gets the
  * pipeline's {@link FastLayers} like the model it copies.
  */
-final class FastLayerTrainers {
+public final class FastLayerTrainers {
 
     private FastLayerTrainers() {
     }
@@ -30,7 +29,7 @@ final class FastLayerTrainers {
      * {@code ParallelWrapper.Builder.build()} overwrites any {@code trainerFactory(...)} with the
      * default of the training mode, so the builder option cannot be used.
      */
-    static void install(ParallelWrapper wrapper, ParallelWrapper.TrainingMode mode) {
+    public static void install(ParallelWrapper wrapper, ParallelWrapper.TrainingMode mode) {
         TrainerContext context = mode == ParallelWrapper.TrainingMode.AVERAGING ? new Averaging() : new SharedGradients();
         try {
             Field f = ParallelWrapper.class.getDeclaredField("trainerContext");

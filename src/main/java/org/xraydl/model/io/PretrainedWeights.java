@@ -1,4 +1,4 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
 
 import org.xraydl.AtomicFiles;
 

@@ -1,4 +1,6 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
+
+import org.xraydl.model.ModelFactory;
 
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;

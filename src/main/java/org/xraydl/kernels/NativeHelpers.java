@@ -1,4 +1,4 @@
-package org.xraydl.model;
+package org.xraydl.kernels;
 
 import org.deeplearning4j.nn.layers.mkldnn.BaseMKLDNNHelper;
 import org.nd4j.linalg.factory.Nd4j;

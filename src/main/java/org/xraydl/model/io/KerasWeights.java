@@ -1,4 +1,4 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
 
 import org.bytedeco.hdf5.Attribute;
 import org.bytedeco.hdf5.DataSet;

@@ -1,4 +1,7 @@
-package org.xraydl.model;
+package org.xraydl.model.io;
+
+import org.xraydl.kernels.FastLayers;
+import org.xraydl.kernels.NativeHelpers;
 
 import org.xraydl.AtomicFiles;
 

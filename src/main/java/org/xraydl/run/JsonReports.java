@@ -1,4 +1,4 @@
-package org.xraydl.report;
+package org.xraydl.run;
 
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.evaluate.Metrics;
