@@ -3,6 +3,7 @@ package org.xraydl.cli;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.report.ConsoleTable;
+import org.xraydl.run.ResumeRules;
 import org.xraydl.run.RunDirectory;
 import org.xraydl.train.Trainer;
 import org.xraydl.ui.TrainingUi;
@@ -94,11 +95,17 @@ public class TrainCommand implements Callable<Integer> {
         Map<String, Object> o = overrides();
         Path cfg = config;
         if (resume != null) {
+            if (config != null) {
+                throw new org.xraydl.UserError("--config does not apply with --resume: the run's own " + RunDirectory.CONFIG + " is used");
+            }
             cfg = resume.toAbsolutePath().getParent().resolve(RunDirectory.CONFIG);
         } else if (cfg == null && Files.isRegularFile(Path.of("config/default.yaml"))) {
             cfg = Path.of("config/default.yaml");
         }
         RunConfig c = ConfigLoader.load(cfg, o);
+        if (resume != null) {
+            ResumeRules.refuseChanges(resume.toAbsolutePath().getParent(), c, this::flagOf);
+        }
         TrainingUi.Settings uiSettings = uiSettings();
         Trainer.Result r;
         // The UI starts before training, so a taken port stops the command before anything is written.
@@ -131,37 +138,51 @@ public class TrainCommand implements Callable<Integer> {
         System.out.print(ConsoleTable.metrics("Validation metrics of the best model (epoch " + r.bestEpoch() + "), run " + r.runDirectory().path(), r.validation()));
     }
 
+    /** Config key → the flag that set it on this command line, for messages ({@link #overrides()} fills it). */
+    private final Map<String, String> flags = new LinkedHashMap<>();
+
+    private String flagOf(String key) {
+        return flags.getOrDefault(key, key);
+    }
+
+    private void put(Map<String, Object> o, String key, String flag, Object value) {
+        o.put(key, value);
+        if (value != null) {
+            flags.put(key, flag);
+        }
+    }
+
     Map<String, Object> overrides() {
         Map<String, Object> o = new LinkedHashMap<>();
-        o.put("data", data);
-        o.put("model", model);
-        o.put("weights", weights);
-        o.put("freezeTrunk", freezeTrunk);
-        o.put("epochs", epochs);
-        o.put("batchSize", batch);
-        o.put("learningRate", lr);
-        o.put("workers", workers);
-        o.put("seed", seed);
-        o.put("imageSize", imageSize);
-        o.put("name", name);
-        o.put("out", out);
-        o.put("featurize", featurize);
-        o.put("skipBad", skipBad);
-        o.put("augment", noAugment ? Boolean.FALSE : null);
-        o.put("classWeights", classWeights);
-        o.put("maxBatchesPerEpoch", maxBatches);
-        o.put("maxImagesPerClass", maxImagesPerClass);
-        o.put("engine", engine);
-        o.put("sparkMaster", master);
-        o.put("trainingMaster", trainingMaster);
-        o.put("timeBudgetMinutes", timeBudgetMinutes);
+        put(o, "data", "--data", data);
+        put(o, "model", "--model", model);
+        put(o, "weights", "--weights", weights);
+        put(o, "freezeTrunk", "--freeze-trunk", freezeTrunk);
+        put(o, "epochs", "--epochs", epochs);
+        put(o, "batchSize", "--batch", batch);
+        put(o, "learningRate", "--lr", lr);
+        put(o, "workers", "--workers", workers);
+        put(o, "seed", "--seed", seed);
+        put(o, "imageSize", "--image-size", imageSize);
+        put(o, "name", "--name", name);
+        put(o, "out", "--out", out);
+        put(o, "featurize", "--featurize", featurize);
+        put(o, "skipBad", "--skip-bad", skipBad);
+        put(o, "augment", "--no-augment", noAugment ? Boolean.FALSE : null);
+        put(o, "classWeights", "--class-weights", classWeights);
+        put(o, "maxBatchesPerEpoch", "--max-batches", maxBatches);
+        put(o, "maxImagesPerClass", "--max-images-per-class", maxImagesPerClass);
+        put(o, "engine", "--engine", engine);
+        put(o, "sparkMaster", "--master", master);
+        put(o, "trainingMaster", "--training-master", trainingMaster);
+        put(o, "timeBudgetMinutes", "--time-budget-minutes", timeBudgetMinutes);
         for (String kv : set) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {
                 throw new org.xraydl.UserError("--set expects key=value, got '" + kv + "'");
             }
             try {
-                o.put(kv.substring(0, eq), ConfigLoader.YAML.readValue(kv.substring(eq + 1), Object.class));
+                put(o, kv.substring(0, eq), "--set " + kv.substring(0, eq), ConfigLoader.YAML.readValue(kv.substring(eq + 1), Object.class));
             } catch (java.io.IOException e) {
                 throw new org.xraydl.UserError("--set " + kv + ": value is not valid YAML");
             }

@@ -9,6 +9,7 @@ import org.xraydl.evaluate.Predictions;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -17,13 +18,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * One folder per training run: config snapshot, labels, the patient split, history.csv,
  * metrics.json, validation predictions, models and charts. Text files are written to a temp
  * file and renamed.
  */
-public final class RunDirectory {
+public final class RunDirectory implements AutoCloseable {
     public static final String CONFIG = "config.yaml";
     public static final String LABELS = "labels.txt";
     public static final String SPLIT = "split.csv";
@@ -35,40 +37,80 @@ public final class RunDirectory {
     public static final String PROVENANCE = "provenance.json";
 
     private final Path dir;
+    private final RunLock lock;
 
-    private RunDirectory(Path dir) {
+    private RunDirectory(Path dir, RunLock lock) {
         this.dir = dir;
+        this.lock = lock;
     }
 
-    /** Opens {@code out} if given, else runs/<name>; a used runs/<name> gets a numeric suffix. */
+    /**
+     * Creates and locks {@code out} if given (it must be new or empty), else a new runs/<name>
+     * (runs/<name>-2, -3... when taken). The lock ({@link RunLock}) is held until {@link #close()}.
+     */
     public static RunDirectory create(RunConfig c) {
-        Path dir;
         if (c.out() != null && !c.out().isBlank()) {
-            dir = Path.of(c.out());
-            if (Files.exists(dir.resolve(HISTORY))) {
-                throw new UserError("output folder " + dir + " already holds a run: pass another --out, or --resume "
-                        + dir.resolve(LAST) + " to continue it");
+            Path dir = Path.of(c.out());
+            try {
+                Files.createDirectories(dir);
+            } catch (IOException e) {
+                throw new UserError("cannot create run folder " + dir + ": " + e.getMessage());
             }
-        } else {
-            Path base = Path.of("runs", c.name());
-            dir = base;
-            for (int i = 2; Files.exists(dir); i++) {
-                dir = Path.of("runs", c.name() + "-" + i);
+            RunLock lock = RunLock.acquire(dir);
+            String refusal = Files.exists(dir.resolve(HISTORY))
+                    ? "output folder " + dir + " already holds a run: pass another --out, or --resume " + dir.resolve(LAST) + " to continue it"
+                    : "output folder " + dir + " is not empty: pass a new or empty folder as --out";
+            if (!isEmptyButLock(dir)) {
+                lock.close();
+                throw new UserError(refusal);
             }
+            return new RunDirectory(dir, lock);
         }
         try {
-            Files.createDirectories(dir);
+            Files.createDirectories(Path.of("runs"));
+            for (int i = 1; ; i++) {
+                Path dir = Path.of("runs", i == 1 ? c.name() : c.name() + "-" + i);
+                try {
+                    // createDirectory is atomic: two runs started at once never pick the same folder.
+                    Files.createDirectory(dir);
+                    return new RunDirectory(dir, RunLock.acquire(dir));
+                } catch (FileAlreadyExistsException taken) {
+                    // next suffix
+                }
+            }
         } catch (IOException e) {
-            throw new UserError("cannot create run folder " + dir + ": " + e.getMessage());
+            throw new UserError("cannot create run folder under runs/: " + e.getMessage());
         }
-        return new RunDirectory(dir);
     }
 
+    /** Locks the folder of an existing run to continue it (--resume); released by {@link #close()}. */
+    public static RunDirectory resume(Path dir) {
+        RunDirectory d = existing(dir);
+        return new RunDirectory(d.dir, RunLock.acquire(d.dir));
+    }
+
+    /** An existing run folder to read or annotate; not locked. */
     public static RunDirectory existing(Path dir) {
         if (!Files.isDirectory(dir)) {
             throw new UserError("run folder not found: " + dir);
         }
-        return new RunDirectory(dir);
+        return new RunDirectory(dir, null);
+    }
+
+    private static boolean isEmptyButLock(Path dir) {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.allMatch(RunLock::isLockFile);
+        } catch (IOException e) {
+            throw new UserError("cannot list run folder " + dir + ": " + e.getMessage());
+        }
+    }
+
+    /** Releases the run folder's lock, if this training holds it. */
+    @Override
+    public void close() {
+        if (lock != null) {
+            lock.close();
+        }
     }
 
     public Path path() {
@@ -101,6 +143,40 @@ public final class RunDirectory {
         write(SPLIT, sb.toString());
     }
 
+    /** split.csv read back: the exact training and validation images of the run, and the skipped files. */
+    public record SplitFile(List<LabeledImage> train, List<LabeledImage> validation, List<Path> skipped) {
+    }
+
+    /** Reads split.csv (written by {@link #writeSplit}); every listed image must still exist. */
+    public SplitFile readSplit() {
+        Path csv = resolve(SPLIT);
+        if (!Files.isRegularFile(csv)) {
+            throw new UserError("run folder " + dir + " has no " + SPLIT + ": it is not a complete run folder, start a new run");
+        }
+        List<LabeledImage> train = new ArrayList<>();
+        List<LabeledImage> val = new ArrayList<>();
+        List<Path> skipped = new ArrayList<>();
+        List<List<String>> rows = readCsv(csv);
+        for (int r = 1; r < rows.size(); r++) {
+            List<String> f = rows.get(r);
+            if (f.size() != 4) {
+                throw new UserError(csv + " line " + (r + 1) + ": " + f.size() + " columns, expected file,label,patient,side");
+            }
+            Path file = Path.of(f.get(0));
+            switch (f.get(3)) {
+                case "train", "validation" -> {
+                    if (!Files.isRegularFile(file)) {
+                        throw new UserError(csv + " lists " + file + ", which no longer exists: restore the data folder the run was trained on, or start a new run");
+                    }
+                    (f.get(3).equals("train") ? train : val).add(new LabeledImage(file, f.get(1), f.get(2)));
+                }
+                case "skipped-unreadable" -> skipped.add(file);
+                default -> throw new UserError(csv + " line " + (r + 1) + ": side '" + f.get(3) + "', expected train, validation or skipped-unreadable");
+            }
+        }
+        return new SplitFile(List.copyOf(train), List.copyOf(val), List.copyOf(skipped));
+    }
+
     private static String csvRow(LabeledImage i, String side) {
         return quote(i.file().toString()) + "," + i.label() + "," + i.patientId() + "," + side + "\n";
     }
@@ -113,6 +189,15 @@ public final class RunDirectory {
         if (!Files.exists(resolve(HISTORY))) {
             write(HISTORY, EpochRecord.HEADER + "\n");
         }
+    }
+
+    /** Replaces history.csv as a whole (atomically), e.g. when resume drops rows beyond last.zip. */
+    public void writeHistory(List<EpochRecord> records) {
+        StringBuilder sb = new StringBuilder(EpochRecord.HEADER).append('\n');
+        for (EpochRecord r : records) {
+            sb.append(r.csv()).append('\n');
+        }
+        write(HISTORY, sb.toString());
     }
 
     public void appendHistory(EpochRecord r) {
@@ -172,20 +257,7 @@ public final class RunDirectory {
         if (!Files.isRegularFile(csv)) {
             throw new UserError("no validation predictions: " + csv + " is missing (the run has not finished an epoch?)");
         }
-        List<List<String>> rows = new ArrayList<>();
-        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
-        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
-        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = mapper
-                .readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile())) {
-            while (it.hasNext()) {
-                List<String> row = it.next();
-                if (!(row.size() == 1 && row.get(0).isBlank())) {
-                    rows.add(row);
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            throw new UserError("cannot read " + csv + ": " + e.getMessage().lines().findFirst().orElse(""));
-        }
+        List<List<String>> rows = readCsv(csv);
         if (rows.isEmpty()) {
             throw new UserError(csv + " is empty: expected a header file,true,predicted,p_<label>...");
         }
@@ -219,6 +291,25 @@ public final class RunDirectory {
             files.add(f.get(0));
         }
         return new Predictions(List.copyOf(labels), List.copyOf(files), truth, probs);
+    }
+
+    /** All rows of a CSV file written by this class (Jackson's CSV parser, quoted fields), blank lines left out. */
+    private static List<List<String>> readCsv(Path csv) {
+        List<List<String>> rows = new ArrayList<>();
+        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
+        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
+        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = mapper
+                .readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile())) {
+            while (it.hasNext()) {
+                List<String> row = it.next();
+                if (!(row.size() == 1 && row.get(0).isBlank())) {
+                    rows.add(row);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new UserError("cannot read " + csv + ": " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        return rows;
     }
 
     public void writeJson(String name, Object value) {

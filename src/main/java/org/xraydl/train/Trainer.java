@@ -25,6 +25,7 @@ import org.xraydl.model.ModelFactory;
 import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
+import org.xraydl.run.RunRecovery;
 
 import java.nio.file.Path;
 import java.time.Instant;
@@ -65,15 +66,34 @@ public final class Trainer {
     private Trainer() {
     }
 
+    /** Test seam: runs after an epoch's last.zip is saved, before its best.zip and history row (a kill there). */
+    static volatile Consumer<EpochRecord> afterLastZip = r -> { };
+
     public static Result train(RunConfig c, Options o) {
+        RunDirectory[] locked = new RunDirectory[1];
+        try {
+            return train(c, o, locked);
+        } finally {
+            if (locked[0] != null) {
+                locked[0].close(); // the run folder's lock, held for the whole training
+            }
+        }
+    }
+
+    private static Result train(RunConfig c, Options o, RunDirectory[] locked) {
         // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
         // run folder exists; engine constructors only validate, resources are taken in start().
         TrainingEngine engine = engine(c);
-        ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
+        Resumption resumed = o.resume() == null ? null : Resumption.open(o.resume(), c, System.out);
+        if (resumed != null) {
+            locked[0] = resumed.dir();
+        }
+        ImageFolder folder = resumed != null ? resumed.folder()
+                : ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
         if (folder.labels().size() != 2) {
             throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
         }
-        PatientSplit.Split split = PatientSplit.split(folder.images(), c.valFraction(), c.seed());
+        PatientSplit.Split split = resumed != null ? resumed.split() : PatientSplit.split(folder.images(), c.valFraction(), c.seed());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
                     + "add images (at least two patients per class) or raise valFraction");
@@ -85,18 +105,15 @@ public final class Trainer {
         ComputationGraph net;
         List<EpochRecord> history = new ArrayList<>();
         Map<String, Object> provenance = provenance(c, folder, split);
-        if (o.resume() != null) {
-            ModelBundle resumed = ModelBundle.load(o.resume());
-            if (!resumed.preprocessing().labels().equals(labels)) {
-                throw new UserError("--resume " + o.resume() + " was trained on labels " + resumed.preprocessing().labels() + ", the data has " + labels);
-            }
-            net = resumed.network();
-            dir = RunDirectory.existing(o.resume().toAbsolutePath().getParent());
-            history.addAll(dir.readHistory());
+        if (resumed != null) {
+            net = resumed.checkpoint().network();
+            dir = resumed.dir();
+            history.addAll(resumed.history());
             log.info("resuming {} after epoch {}", dir.path(), history.size());
         } else {
             net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels));
             dir = RunDirectory.create(c);
+            locked[0] = dir;
             dir.writeConfig(c);
             dir.writeLabels(labels);
             dir.writeSplit(split.train(), split.validation(), folder.skipped());
@@ -128,6 +145,7 @@ public final class Trainer {
             }
         }
         Predictions bestPredictions = null;
+        List<Long> rssMbAfterEpoch = new ArrayList<>(); // resident size after each epoch's clean-up (docs/reliability.md)
         long runStart = System.nanoTime();
         try (engine) {
             engine.start(net, listeners);
@@ -159,18 +177,26 @@ public final class Trainer {
                 EpochRecord r = new EpochRecord(epoch, trainLoss, m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
                         m.specificity(), seconds, images / Math.max(seconds, 1e-9));
                 history.add(r);
-                dir.appendHistory(r);
-                provenance.put("epochsCompleted", epoch);
                 boolean improved = better(m.auc(), m.loss(), bestAuc, bestLoss);
                 if (improved) {
                     bestAuc = m.auc();
                     bestLoss = m.loss();
                     bestEpoch = epoch;
                     bestPredictions = val;
-                    provenance.put("bestEpoch", epoch);
-                    new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false);
                 }
-                new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true);
+                rssMbAfterEpoch.add(EpochMemory.settle());
+                provenance.put("rssMbAfterEpoch", rssMbAfterEpoch);
+                // last.zip first: it is the truth on resume (epoch count, best epoch, this epoch's history row).
+                provenance.put(RunRecovery.EPOCHS_COMPLETED, epoch);
+                provenance.put(RunRecovery.BEST_EPOCH, bestEpoch);
+                provenance.put(RunRecovery.EPOCH_RECORD, r.csv());
+                ModelBundle checkpoint = new ModelBundle(net, pre, c, provenance);
+                checkpoint.save(dir.resolve(RunDirectory.LAST), true);
+                afterLastZip.accept(r);
+                if (improved) {
+                    checkpoint.save(dir.resolve(RunDirectory.BEST), false);
+                }
+                dir.appendHistory(r);
                 Charts.writeEpoch(dir.path(), history, improved ? val : null, POSITIVE);
                 System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
                         epoch, c.epochs(), trainLoss, m.loss(), m.accuracy(), m.auc(), seconds, r.imagesPerSecond(), improved ? " (best)" : "");

@@ -1,0 +1,68 @@
+package org.xraydl.train;
+
+import org.xraydl.UserError;
+import org.xraydl.config.RunConfig;
+import org.xraydl.data.ImageFolder;
+import org.xraydl.data.LabeledImage;
+import org.xraydl.data.PatientSplit;
+import org.xraydl.model.io.ModelBundle;
+import org.xraydl.run.EpochRecord;
+import org.xraydl.run.ResumeRules;
+import org.xraydl.run.RunDirectory;
+import org.xraydl.run.RunRecovery;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+
+/**
+ * A run taken up again from its last.zip (--resume): the run folder locked, repaired after a kill
+ * ({@link RunRecovery}), the checkpoint, its history, and the run's own images and split from
+ * split.csv (never a new scan or split, which would move trained images into validation).
+ */
+record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, PatientSplit.Split split,
+                  List<EpochRecord> history) {
+
+    /** Opens {@code lastZip}'s run for more epochs under {@code c}; the caller closes {@code dir()} (the lock). */
+    static Resumption open(Path lastZip, RunConfig c, PrintStream out) {
+        if (!RunDirectory.LAST.equals(String.valueOf(lastZip.getFileName()))) {
+            throw new UserError("--resume takes a run's " + RunDirectory.LAST + " (it holds the epoch count and the optimizer state), got "
+                    + lastZip);
+        }
+        Path runFolder = lastZip.toAbsolutePath().getParent();
+        if (!Files.isRegularFile(lastZip)) {
+            throw new UserError("--resume " + lastZip + ": file not found (pass runs/<name>/" + RunDirectory.LAST + ")");
+        }
+        // Lock first: nothing is read or repaired while another training writes into the folder.
+        RunDirectory dir = RunDirectory.resume(runFolder);
+        try {
+            RunRecovery.removeTempFiles(dir, out);
+            ResumeRules.refuseChanges(dir.path(), c, key -> key);
+            ModelBundle checkpoint = ModelBundle.load(lastZip);
+            ResumeRules.refuseForeignCheckpoint(dir.path(), lastZip, checkpoint.config());
+            List<EpochRecord> history = RunRecovery.reconcileHistory(dir, checkpoint.provenance(), out);
+            if (RunRecovery.lastIsBest(checkpoint.provenance())) {
+                // A kill after last.zip and before best.zip leaves best.zip an epoch behind: last.zip is the best model.
+                checkpoint.save(dir.resolve(RunDirectory.BEST), false);
+            }
+            RunDirectory.SplitFile s = dir.readSplit();
+            List<LabeledImage> all = new ArrayList<>(s.train());
+            all.addAll(s.validation());
+            List<String> labels = List.copyOf(new TreeSet<>(all.stream().map(LabeledImage::label).toList()));
+            if (!checkpoint.preprocessing().labels().equals(labels)) {
+                throw new UserError("--resume " + lastZip + " was trained on labels " + checkpoint.preprocessing().labels() + ", "
+                        + dir.resolve(RunDirectory.SPLIT) + " has " + labels + ": the run folder was changed by hand, start a new run");
+            }
+            Object root = checkpoint.provenance().get("dataRoot");
+            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), s.skipped());
+            dir.writeConfig(c); // the same run, perhaps with more epochs or another time budget
+            return new Resumption(dir, checkpoint, folder, new PatientSplit.Split(s.train(), s.validation()), history);
+        } catch (RuntimeException e) {
+            dir.close();
+            throw e;
+        }
+    }
+}
