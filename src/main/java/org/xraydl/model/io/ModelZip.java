@@ -67,8 +67,8 @@ public final class ModelZip {
         try {
             zip = new ZipFile(file.toFile());
         } catch (IOException e) {
-            throw new UserError(what + " " + file + " is corrupt or not a model zip (" + e.getClass().getSimpleName()
-                    + "): retrain, or pass another file");
+            throw new UserError(what + " " + file + " is corrupt or not a zip (" + e.getClass().getSimpleName()
+                    + "): pass a DL4J model .zip saved by this pipeline or by DL4J, or retrain");
         }
         try {
             check(zip, file, what);
