@@ -57,7 +57,7 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
                         + dir.resolve(RunDirectory.SPLIT) + " has " + labels + ": the run folder was changed by hand, start a new run");
             }
             Object root = checkpoint.provenance().get("dataRoot");
-            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), s.skipped());
+            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), s.skipped(), List.of());
             dir.writeConfig(c); // the same run, perhaps with more epochs or another time budget
             return new Resumption(dir, checkpoint, folder, new PatientSplit.Split(s.train(), s.validation()), history);
         } catch (RuntimeException e) {

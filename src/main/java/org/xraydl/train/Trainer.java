@@ -22,6 +22,7 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
+import org.xraydl.model.Optimization;
 import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
@@ -107,11 +108,13 @@ public final class Trainer {
         Map<String, Object> provenance = provenance(c, folder, split);
         if (resumed != null) {
             net = resumed.checkpoint().network();
+            ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, split.train().size())); // --epochs may have grown
             dir = resumed.dir();
             history.addAll(resumed.history());
             log.info("resuming {} after epoch {}", dir.path(), history.size());
         } else {
-            net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels));
+            net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels),
+                    Optimization.iterationsPerEpoch(c, split.train().size()));
             dir = RunDirectory.create(c);
             locked[0] = dir;
             dir.writeConfig(c);
