@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.stream.Stream;
 
 /**
@@ -47,7 +46,7 @@ public final class ImageFolderScanner {
         for (Path classDir : subfolders(root)) {
             List<Path> files = imageFiles(classDir);
             if (!files.isEmpty()) {
-                byLabel.computeIfAbsent(classDir.getFileName().toString().toUpperCase(Locale.ROOT),
+                byLabel.computeIfAbsent(ClassLabels.ofFolder(classDir.getFileName().toString()),
                         k -> new ArrayList<>()).addAll(files);
             }
         }
@@ -59,7 +58,7 @@ public final class ImageFolderScanner {
             throw new UserError("only one class (" + byLabel.keySet().iterator().next() + ") found in " + root
                     + ": a classifier needs at least two class subfolders, e.g. NORMAL/ and PNEUMONIA/");
         }
-        List<String> labels = new ArrayList<>(new TreeSet<>(byLabel.keySet()));
+        List<String> labels = ClassLabels.ordered(byLabel.keySet());
         List<LabeledImage> images = new ArrayList<>();
         List<Path> bad = new ArrayList<>();
         for (String label : labels) {

@@ -3,13 +3,14 @@ package org.xraydl.train;
 import org.deeplearning4j.datasets.iterator.EarlyTerminationDataSetIterator;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.optimize.api.TrainingListener;
-import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
+import org.xraydl.Versions;
 import org.xraydl.config.RunConfig;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
@@ -43,7 +44,6 @@ import java.util.function.Supplier;
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
-    public static final String POSITIVE = "PNEUMONIA";
 
     /**
      * @param showProgress   draw a progress bar per epoch
@@ -70,9 +70,7 @@ public final class Trainer {
         // run folder exists; engine constructors only validate, resources are taken in start().
         TrainingEngine engine = engine(c);
         ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
-        if (folder.labels().size() != 2) {
-            throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
-        }
+        ClassLabels.requireBinary(folder.labels(), folder.root());
         PatientSplit.Split split = PatientSplit.split(folder.images(), c.valFraction(), c.seed());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
@@ -155,7 +153,7 @@ public final class Trainer {
                 }
                 double trainLoss = lossMeter.meanAndReset();
                 Predictions val = engine.validate(net, validation, labels);
-                Metrics m = MetricsCalculator.compute(val, POSITIVE);
+                Metrics m = MetricsCalculator.compute(val, ClassLabels.POSITIVE);
                 EpochRecord r = new EpochRecord(epoch, trainLoss, m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
                         m.specificity(), seconds, images / Math.max(seconds, 1e-9));
                 history.add(r);
@@ -171,7 +169,7 @@ public final class Trainer {
                     new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false);
                 }
                 new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true);
-                Charts.writeEpoch(dir.path(), history, improved ? val : null, POSITIVE);
+                Charts.writeEpoch(dir.path(), history, improved ? val : null);
                 System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
                         epoch, c.epochs(), trainLoss, m.loss(), m.accuracy(), m.auc(), seconds, r.imagesPerSecond(), improved ? " (best)" : "");
                 for (Consumer<EpochRecord> obs : o.epochObservers()) {
@@ -182,10 +180,10 @@ public final class Trainer {
                     break;
                 }
                 double elapsedMin = (System.nanoTime() - runStart) / 60e9;
-                double lastEpochMin = elapsedMin / (epoch - firstEpoch + 1);
-                if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + lastEpochMin > c.timeBudgetMinutes()) {
-                    System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f, budget %.0f min)%n",
-                            epoch, c.epochs(), elapsedMin, lastEpochMin, c.timeBudgetMinutes());
+                double meanEpochMin = elapsedMin / (epoch - firstEpoch + 1);
+                if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + meanEpochMin > c.timeBudgetMinutes()) {
+                    System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f on average, budget %.0f min)%n",
+                            epoch, c.epochs(), elapsedMin, meanEpochMin, c.timeBudgetMinutes());
                     provenance.put("stoppedByTimeBudget", true);
                     break;
                 }
@@ -196,7 +194,7 @@ public final class Trainer {
             ModelBundle best = ModelBundle.load(dir.resolve(RunDirectory.BEST));
             bestPredictions = org.xraydl.evaluate.Evaluator.predict(best.network(), validation.get(), labels);
         }
-        Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, POSITIVE);
+        Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, ClassLabels.POSITIVE);
         Map<String, Object> extra = new LinkedHashMap<>();
         extra.put("split", "validation");
         extra.put("best_epoch", bestEpoch);
@@ -246,7 +244,7 @@ public final class Trainer {
             return new FeaturizedEngine();
         }
         if (c.workers() > 1) {
-            return new ParallelWrapperEngine(c.workers(), ParallelWrapper.TrainingMode.AVERAGING);
+            return new ParallelWrapperEngine(c.workers());
         }
         return new LocalEngine();
     }
@@ -286,7 +284,7 @@ public final class Trainer {
     private static Map<String, Object> provenance(RunConfig c, ImageFolder folder, PatientSplit.Split split) {
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("created", Instant.now().toString());
-        p.put("dl4j", "1.0.0-M2.1");
+        p.put("dl4j", Versions.dl4j());
         p.put("backend", Nd4j.getBackend().getClass().getSimpleName());
         p.put("java", System.getProperty("java.version"));
         p.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));
