@@ -5,11 +5,8 @@ import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.deeplearning4j.parallelism.factory.DefaultTrainerContext;
-import org.deeplearning4j.parallelism.factory.TrainerContext;
 import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
 import org.deeplearning4j.parallelism.trainer.Trainer;
-
-import java.lang.reflect.Field;
 
 /**
  * ParallelWrapper's trainer factory for parameter averaging (the project's only training mode),
@@ -23,20 +20,14 @@ public final class FastLayerTrainers {
     }
 
     /**
-     * Replaces the trainer factory of a wrapper built with {@code TrainingMode.AVERAGING}. Must run after {@code build()} and before the first
-     * {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
+     * Replaces the trainer factory of a wrapper built with {@code TrainingMode.AVERAGING}. Must run
+     * after {@code build()} and before the first {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
      * {@code ParallelWrapper.Builder.build()} overwrites any {@code trainerFactory(...)} with the
-     * default of the training mode, so the builder option cannot be used.
+     * default of the training mode, so the builder option cannot be used; the wrapper's public
+     * setter (no reflection) can.
      */
     public static void install(ParallelWrapper wrapper) {
-        TrainerContext context = new Averaging();
-        try {
-            Field f = ParallelWrapper.class.getDeclaredField("trainerContext");
-            f.setAccessible(true);
-            f.set(wrapper, context);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("cannot set ParallelWrapper's trainer factory (DL4J version other than 1.0.0-M2.1?)", e);
-        }
+        wrapper.setTrainerContext(new Averaging());
     }
 
     private static void engage(Model replica) {
