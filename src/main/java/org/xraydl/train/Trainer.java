@@ -24,6 +24,7 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
+import org.xraydl.model.Optimization;
 import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
@@ -97,12 +98,13 @@ public final class Trainer {
     /** A new run, or the run of {@code resume} (its last.zip) continued. */
     private static RunState buildOrResume(RunConfig c, Path resume, PreparedData data) {
         Map<String, Object> provenance = provenance(c, data);
-        return resume != null ? resumeRun(resume, data, provenance) : startRun(c, data, provenance);
+        return resume != null ? resumeRun(c, resume, data, provenance) : startRun(c, data, provenance);
     }
 
     /** A new network and run folder: config, labels, split and an empty history written before the first epoch. */
     private static RunState startRun(RunConfig c, PreparedData data, Map<String, Object> provenance) {
-        ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()));
+        ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()),
+                Optimization.iterationsPerEpoch(c, data.split().train().size()));
         RunDirectory dir = RunDirectory.create(c);
         dir.writeConfig(c);
         dir.writeLabels(data.labels());
@@ -111,14 +113,16 @@ public final class Trainer {
         return new RunState(dir, net, List.of(), provenance);
     }
 
-    /** The network of {@code lastZip}, its run folder and the history so far. */
-    private static RunState resumeRun(Path lastZip, PreparedData data, Map<String, Object> provenance) {
+    /** The network of {@code lastZip} (its learning-rate schedule stretched to the current --epochs), its run folder and the history so far. */
+    private static RunState resumeRun(RunConfig c, Path lastZip, PreparedData data, Map<String, Object> provenance) {
         ModelBundle resumed = ModelBundle.load(lastZip);
         if (!resumed.preprocessing().labels().equals(data.labels())) {
             throw new UserError("--resume " + lastZip + " was trained on labels " + resumed.preprocessing().labels() + ", the data has " + data.labels());
         }
+        ComputationGraph net = resumed.network();
+        ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, data.split().train().size())); // --epochs may have grown
         RunDirectory dir = RunDirectory.existing(lastZip.toAbsolutePath().getParent());
-        RunState run = new RunState(dir, resumed.network(), dir.readHistory(), provenance);
+        RunState run = new RunState(dir, net, dir.readHistory(), provenance);
         log.info("resuming {} after epoch {}", dir.path(), run.history.size());
         return run;
     }
