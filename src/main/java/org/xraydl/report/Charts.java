@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import org.xraydl.AtomicFiles;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
+import org.xraydl.evaluate.Calibration;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -44,8 +45,9 @@ public final class Charts {
     public static final String LOSS_ACCURACY = "loss_accuracy.png";
     public static final String ROC = "roc.png";
     public static final String CONFUSION = "confusion_matrix.png";
+    public static final String RELIABILITY = "reliability.png";
     /** Every chart file name, in the order they are drawn. */
-    public static final List<String> FILES = List.of(LOSS_ACCURACY, ROC, CONFUSION);
+    public static final List<String> FILES = List.of(LOSS_ACCURACY, ROC, CONFUSION, RELIABILITY);
 
     public static final int WIDTH = 1000;
     public static final int HEIGHT = 640;
@@ -91,7 +93,10 @@ public final class Charts {
         String positive = metrics != null && metrics.hasNonNull("positive") ? metrics.get("positive").asText()
                 : predictions != null ? positiveOf(predictions.labels()) : DEFAULT_POSITIVE;
         if (predictions != null && predictions.size() > 0) {
-            written.add(write(rocChart(predictions, positive), runDir.resolve(ROC)));
+            // The AUC printed on the chart is the one in metrics.json (the CSV of an older run has 6-decimal scores).
+            double auc = metrics != null && metrics.hasNonNull("auc") && metrics.get("auc").isNumber()
+                    ? metrics.get("auc").asDouble() : MetricsCalculator.compute(predictions, positive).auc();
+            written.add(write(rocChart(predictions, positive, auc), runDir.resolve(ROC)));
         }
         if (metrics != null && metrics.has("confusion") && metrics.has("labels")) {
             List<String> labels = new ArrayList<>();
@@ -107,6 +112,11 @@ public final class Charts {
         } else if (predictions != null && predictions.size() > 0) {
             Metrics m = MetricsCalculator.compute(predictions, positive);
             written.add(write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION)));
+        }
+        if (predictions != null && predictions.size() > 0) {
+            JsonNode op = metrics == null ? null : metrics.get("operating_point");
+            double temperature = op != null && op.hasNonNull("temperature") ? op.get("temperature").asDouble() : 1.0;
+            written.add(write(reliabilityChart(predictions, positive, temperature), runDir.resolve(RELIABILITY)));
         }
         return written;
     }
@@ -187,6 +197,12 @@ public final class Charts {
     /** ROC curve of the positive class with the chance diagonal; the legend gives the AUC. */
     public static XYChart rocChart(Predictions p, String positive) {
         String pos = p.labels().contains(positive) ? positive : positiveOf(p.labels());
+        return rocChart(p, pos, MetricsCalculator.compute(p, pos).auc());
+    }
+
+    /** ROC curve with a given AUC in the legend (the run's metrics.json value). */
+    public static XYChart rocChart(Predictions p, String positive, double auc) {
+        String pos = p.labels().contains(positive) ? positive : positiveOf(p.labels());
         double[][] curve = MetricsCalculator.rocCurve(p, pos);
         List<double[]> points = new ArrayList<>();
         for (int i = 0; i < curve[0].length; i++) {
@@ -196,7 +212,6 @@ public final class Charts {
         }
         double[] fpr = points.stream().mapToDouble(a -> a[0]).toArray();
         double[] tpr = points.stream().mapToDouble(a -> a[1]).toArray();
-        double auc = MetricsCalculator.compute(p, pos).auc();
         String aucText = Double.isNaN(auc) ? "AUC undefined: only one class present" : String.format(Locale.ROOT, "AUC = %.3f", auc);
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
                 .title(String.format(Locale.ROOT, "ROC curve, validation set (n = %d, positive class %s)", p.size(), pos))
@@ -223,6 +238,62 @@ public final class Charts {
             model.setLineWidth(2.5f);
         }
         return chart;
+    }
+
+    /**
+     * Reliability diagram of the positive-class probability ({@link Calibration#BINS} equal-width bins):
+     * observed fraction of positives against mean predicted probability per non-empty bin, with the
+     * diagonal of perfect calibration and the ECE in the legend; with a temperature other than 1 also the
+     * temperature-scaled probabilities.
+     */
+    public static XYChart reliabilityChart(Predictions p, String positive, double temperature) {
+        String pos = p.labels().contains(positive) ? positive : positiveOf(p.labels());
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
+                .title(String.format(Locale.ROOT, "Reliability diagram (n = %d, positive class %s, %d bins)", p.size(), pos, Calibration.BINS))
+                .xAxisTitle("Mean predicted probability of " + pos + " in the bin")
+                .yAxisTitle("Observed fraction of " + pos + " in the bin").build();
+        var styler = chart.getStyler();
+        styler.setLegendPosition(Styler.LegendPosition.InsideNW);
+        styler.setChartBackgroundColor(Color.WHITE);
+        styler.setPlotBackgroundColor(Color.WHITE);
+        styler.setXAxisMin(0.0);
+        styler.setXAxisMax(1.0);
+        styler.setYAxisMin(0.0);
+        styler.setYAxisMax(1.0);
+        styler.setXAxisDecimalPattern("0.0");
+        styler.setYAxisDecimalPattern("0.0");
+        XYSeries perfect = chart.addSeries("Perfect calibration", new double[]{0, 1}, new double[]{0, 1});
+        perfect.setMarker(SeriesMarkers.NONE);
+        perfect.setLineColor(CHANCE);
+        perfect.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 6f}, 0f));
+        addReliability(chart, "Model", p, pos, TRAIN_LOSS, SeriesMarkers.CIRCLE);
+        if (temperature != 1.0) {
+            addReliability(chart, String.format(Locale.ROOT, "Temperature %.2f", temperature),
+                    Calibration.scale(p, temperature), pos, VAL_LOSS, SeriesMarkers.DIAMOND);
+        }
+        return chart;
+    }
+
+    private static void addReliability(XYChart chart, String name, Predictions p, String pos, Color color,
+                                       org.knowm.xchart.style.markers.Marker marker) {
+        int k = p.labels().indexOf(pos);
+        double[] scores = Calibration.scores(p, k);
+        boolean[] positive = Calibration.isPositive(p, k);
+        List<double[]> points = new ArrayList<>();
+        for (Calibration.Bin b : Calibration.reliability(scores, positive, Calibration.BINS)) {
+            if (b.count() > 0) {
+                points.add(new double[]{b.meanProbability(), b.positiveFraction()});
+            }
+        }
+        if (points.isEmpty()) {
+            return;
+        }
+        XYSeries s = chart.addSeries(String.format(Locale.ROOT, "%s (ECE = %.3f)", name, Calibration.ece(scores, positive)),
+                points.stream().mapToDouble(a -> a[0]).toArray(), points.stream().mapToDouble(a -> a[1]).toArray());
+        s.setLineColor(color);
+        s.setMarkerColor(color);
+        s.setMarker(marker);
+        s.setLineWidth(2.5f);
     }
 
     /** Confusion matrix: columns the predicted class, rows the true class, cells the image counts. */

@@ -201,6 +201,7 @@ public final class Trainer {
         extra.put("split", "validation");
         extra.put("best_epoch", bestEpoch);
         extra.put("skipped_unreadable", folder.skipped().size());
+        extra.put("operating_point", org.xraydl.evaluate.OperatingPoint.chooseAndStore(bestPredictions, c, POSITIVE, dir.resolve(RunDirectory.BEST)));
         dir.writeMetrics(finalMetrics, extra);
         dir.writePredictions(bestPredictions);
         dir.writeJson(RunDirectory.PROVENANCE, provenance);
