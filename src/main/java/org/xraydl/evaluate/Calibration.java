@@ -11,8 +11,11 @@ package org.xraydl.evaluate;
  */
 public final class Calibration {
     public static final int BINS = 10;
-    /** Probabilities are clipped to this before the log, so saturated outputs (0.0, 1.0) stay finite. */
-    static final double EPS = 1e-12;
+    /**
+     * Probabilities are clipped to this before the log, so an output of exactly 0.0 stays finite; it is below
+     * every nonzero float32 softmax output, so scaling never merges two different scores into a tie.
+     */
+    static final double EPS = Double.MIN_NORMAL;
     static final double LOG_T_MIN = Math.log(0.05);
     static final double LOG_T_MAX = Math.log(20);
 

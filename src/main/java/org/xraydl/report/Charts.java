@@ -96,7 +96,13 @@ public final class Charts {
             // The AUC printed on the chart is the one in metrics.json (the CSV of an older run has 6-decimal scores).
             double auc = metrics != null && metrics.hasNonNull("auc") && metrics.get("auc").isNumber()
                     ? metrics.get("auc").asDouble() : MetricsCalculator.compute(predictions, positive).auc();
-            written.add(write(rocChart(predictions, positive, auc), runDir.resolve(ROC)));
+            XYChart roc = rocChart(predictions, positive, auc);
+            JsonNode op = metrics == null ? null : metrics.get("operating_point");
+            if (op != null && op.hasNonNull("sensitivity") && op.hasNonNull("specificity") && op.hasNonNull("threshold")) {
+                markOperatingPoint(roc, 1 - op.get("specificity").asDouble(), op.get("sensitivity").asDouble(),
+                        op.get("threshold").asDouble(), op.path("method").asText(""));
+            }
+            written.add(write(roc, runDir.resolve(ROC)));
         }
         if (metrics != null && metrics.has("confusion") && metrics.has("labels")) {
             List<String> labels = new ArrayList<>();
@@ -294,6 +300,15 @@ public final class Charts {
         s.setMarkerColor(color);
         s.setMarker(marker);
         s.setLineWidth(2.5f);
+    }
+
+    /** Marks the stored operating point (its validation false positive and true positive rate) on a ROC chart. */
+    public static void markOperatingPoint(XYChart roc, double fpr, double tpr, double threshold, String method) {
+        XYSeries s = roc.addSeries(String.format(Locale.ROOT, "Operating point (%sthreshold %.3f: sensitivity %.3f, specificity %.3f)",
+                method.isEmpty() ? "" : method + " ", threshold, tpr, 1 - fpr), new double[]{fpr}, new double[]{tpr});
+        s.setMarker(SeriesMarkers.DIAMOND);
+        s.setMarkerColor(VAL_LOSS);
+        s.setLineColor(VAL_LOSS);
     }
 
     /** Confusion matrix: columns the predicted class, rows the true class, cells the image counts. */
