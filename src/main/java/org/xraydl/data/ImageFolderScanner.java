@@ -48,7 +48,7 @@ public final class ImageFolderScanner {
             unsupported.addAll(unsupportedFiles(classDir));
             List<Path> files = imageFiles(classDir);
             if (!files.isEmpty()) {
-                byLabel.computeIfAbsent(classDir.getFileName().toString().toUpperCase(Locale.ROOT),
+                byLabel.computeIfAbsent(ClassLabels.ofFolder(classDir.getFileName().toString()),
                         k -> new ArrayList<>()).addAll(files);
             }
         }
@@ -60,7 +60,7 @@ public final class ImageFolderScanner {
             throw new UserError("only one class (" + byLabel.keySet().iterator().next() + ") found in " + root
                     + ": a classifier needs at least two class subfolders, e.g. NORMAL/ and PNEUMONIA/");
         }
-        List<String> labels = new ArrayList<>(new TreeSet<>(byLabel.keySet()));
+        List<String> labels = ClassLabels.ordered(byLabel.keySet());
         List<LabeledImage> images = new ArrayList<>();
         List<Path> bad = new ArrayList<>();
         String firstProblem = null;

@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -245,7 +244,7 @@ public final class RunDirectory implements AutoCloseable {
             sb.append(quote(p.files().get(i))).append(',').append(p.labels().get(p.trueClass()[i])).append(',')
                     .append(p.labels().get(p.predictedClass(i)));
             for (double v : p.probabilities()[i]) {
-                sb.append(',').append(String.format(Locale.ROOT, "%.6f", v));
+                sb.append(',').append(v); // full precision (shortest round-trip form): charts redrawn from it match metrics.json
             }
             sb.append('\n');
         }
