@@ -88,8 +88,17 @@ public record RunConfig(
         @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience,
         /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that
            would, at the pace of the last one, end after it. */
-        @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes
+        @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes,
+        /* Background threads that decode and augment the next training batches while the model
+           trains (0 = on the training thread). Same batches either way. */
+        @JsonProperty("loaderThreads") int loaderThreads,
+        /* Validation minibatch size; 0 = twice batchSize (inference needs less memory). */
+        @JsonProperty("evalBatchSize") int evalBatchSize
 ) {
+
+    public int evaluationBatchSize() {
+        return evalBatchSize > 0 ? evalBatchSize : 2 * batchSize;
+    }
 
     public boolean trunkFrozen() {
         if (freezeTrunk != null) {

@@ -15,6 +15,7 @@ import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
+import org.xraydl.data.PrefetchingIterator;
 import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
@@ -45,15 +46,23 @@ import java.util.function.Supplier;
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
     public static final String POSITIVE = "PNEUMONIA";
+    /** Training batches the background loader decodes ahead of fit(). */
+    static final int PREFETCH_BATCHES = 4;
 
     /**
      * @param showProgress   draw a progress bar per epoch
      * @param listeners      extra DL4J listeners (UI stats, ...) attached to the network or its workers
      * @param epochObservers called after each epoch's record is written (charts, notebooks, tests)
      * @param resume         a run's last.zip to continue from, or null
+     * @param split          a run's split.csv whose train/validation partition to use instead of splitting, or null
      */
     public record Options(boolean showProgress, List<TrainingListener> listeners,
-                          List<Consumer<EpochRecord>> epochObservers, Path resume) {
+                          List<Consumer<EpochRecord>> epochObservers, Path resume, Path split) {
+        public Options(boolean showProgress, List<TrainingListener> listeners,
+                       List<Consumer<EpochRecord>> epochObservers, Path resume) {
+            this(showProgress, listeners, epochObservers, resume, null);
+        }
+
         public static Options quiet() {
             return new Options(false, List.of(), List.of(), null);
         }
@@ -74,7 +83,8 @@ public final class Trainer {
         if (folder.labels().size() != 2) {
             throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
         }
-        PatientSplit.Split split = PatientSplit.split(folder.images(), c.valFraction(), c.seed());
+        PatientSplit.Split split = o.split() != null ? RunDirectory.readSplit(o.split())
+                : PatientSplit.split(folder.images(), c.valFraction(), c.seed());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
                     + "add images (at least two patients per class) or raise valFraction");
@@ -118,7 +128,12 @@ public final class Trainer {
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
-        Supplier<DataSetIterator> validation = () -> ImageIterators.evaluation(split.validation(), pre, c.batchSize());
+        StageTimes stages = new StageTimes();
+        if (!(engine instanceof ParallelWrapperEngine)) {
+            // ParallelWrapper clones routing listeners per worker: a wrapper would hide them from it
+            listeners.replaceAll(l -> new TimedListener(l, stages));
+        }
+        Supplier<DataSetIterator> validation = () -> ImageIterators.evaluation(split.validation(), pre, c.evaluationBatchSize());
 
         int bestEpoch = 0;
         double bestAuc = Double.NEGATIVE_INFINITY;
@@ -136,28 +151,42 @@ public final class Trainer {
             engine.start(net, listeners);
             provenance.put("engine", engine.name());
             provenance.put("layerImplementations", HelperReport.summary(net)); // which fast paths this run used
+            provenance.put("loaderThreads", c.loaderThreads());
+            provenance.put("evalBatchSize", c.evaluationBatchSize());
             final int firstEpoch = history.size() + 1;
             for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
                 final int e = epoch;
+                stages.reset();
                 ProgressIterator[] progress = new ProgressIterator[1];
                 Supplier<DataSetIterator> trainIt = () -> {
                     DataSetIterator it = ImageIterators.training(split.train(), pre, c, c.seed() + e);
                     if (c.maxBatchesPerEpoch() > 0) {
                         it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
                     }
+                    if (c.loaderThreads() > 0) {
+                        it = new PrefetchingIterator(it, PREFETCH_BATCHES); // after the cap: no decoding past it
+                    }
                     long expected = c.maxBatchesPerEpoch() > 0
                             ? Math.min(split.train().size(), (long) c.maxBatchesPerEpoch() * c.batchSize()) : split.train().size();
-                    progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", e, c.epochs()), o.showProgress());
+                    progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", e, c.epochs()), o.showProgress(), stages);
                     return progress[0];
                 };
                 long t0 = System.nanoTime();
-                long images = engine.fitEpoch(net, new EpochData(epoch, split.train(), pre, c, trainIt));
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                if (progress[0] != null) {
-                    progress[0].finish();
+                long images;
+                try {
+                    images = engine.fitEpoch(net, new EpochData(epoch, split.train(), pre, c, trainIt));
+                } finally {
+                    if (progress[0] != null) {
+                        progress[0].finish(); // also stops the loader thread if fit failed
+                    }
                 }
+                long fitNanos = System.nanoTime() - t0;
+                double seconds = fitNanos / 1e9;
+                stages.fitCall(fitNanos);
                 double trainLoss = lossMeter.meanAndReset();
+                long v0 = System.nanoTime();
                 Predictions val = engine.validate(net, validation, labels);
+                stages.add(StageTimes.Stage.VALIDATION, System.nanoTime() - v0);
                 Metrics m = MetricsCalculator.compute(val, POSITIVE);
                 EpochRecord r = new EpochRecord(epoch, trainLoss, m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
                         m.specificity(), seconds, images / Math.max(seconds, 1e-9));
@@ -171,12 +200,15 @@ public final class Trainer {
                     bestEpoch = epoch;
                     bestPredictions = val;
                     provenance.put("bestEpoch", epoch);
-                    new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false);
+                    stages.time(StageTimes.Stage.CHECKPOINT, () -> new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false));
                 }
-                new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true);
-                Charts.writeEpoch(dir.path(), history, improved ? val : null, POSITIVE);
+                stages.time(StageTimes.Stage.CHECKPOINT, () -> new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true));
+                List<EpochRecord> soFar = history;
+                stages.time(StageTimes.Stage.CHARTS, () -> Charts.writeEpoch(dir.path(), soFar, improved ? val : null, POSITIVE));
+                dir.appendCsvRow(StageTimes.CSV, StageTimes.CSV_HEADER, stages.csvRow(epoch, (System.nanoTime() - t0) / 1e9));
                 System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
                         epoch, c.epochs(), trainLoss, m.loss(), m.accuracy(), m.auc(), seconds, r.imagesPerSecond(), improved ? " (best)" : "");
+                System.out.println("  " + stages.oneLine());
                 for (Consumer<EpochRecord> obs : o.epochObservers()) {
                     obs.accept(r);
                 }
