@@ -89,6 +89,10 @@ public record RunConfig(
         /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that
            would, at the pace of the last one, end after it. */
         @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes,
+        /* How the decision threshold stored in best.zip is chosen on validation: sensitivity | youden. */
+        @JsonProperty("thresholdMethod") String thresholdMethod,
+        /* thresholdMethod sensitivity: the highest threshold with validation sensitivity >= this. */
+        @JsonProperty("targetSensitivity") double targetSensitivity,
         /* Background threads that decode and augment the next training batches while the model
            trains (0 = on the training thread). Same batches either way. */
         @JsonProperty("loaderThreads") int loaderThreads,
