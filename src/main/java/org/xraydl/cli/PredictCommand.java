@@ -1,8 +1,8 @@
 package org.xraydl.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
+import org.xraydl.explain.HeatmapWriter;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.Predictor;
 import picocli.CommandLine.Command;
@@ -21,12 +21,24 @@ public class PredictCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")
     Path model;
+    @Option(names = "--heatmaps", paramLabel = "DIR", description = "Write a Grad-CAM overlay PNG per image into DIR (its path in the JSON as \"heatmap\")")
+    Path heatmaps;
+    @Option(names = "--cam-layer", paramLabel = "NAME", description = "Layer for Grad-CAM (default: the last feature map before the classifier)")
+    String camLayer;
+    @Option(names = "--cam-class", paramLabel = "LABEL", description = "Explain this class instead of the predicted one")
+    String camClass;
     @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_FOLDER")
     List<Path> inputs;
 
     @Override
-    public Integer call() throws JsonProcessingException {
-        Predictor predictor = new Predictor(ModelBundle.load(model));
+    public Integer call() throws java.io.IOException {
+        ModelBundle bundle = ModelBundle.load(model);
+        Predictor predictor = new Predictor(bundle);
+        HeatmapWriter heatmapWriter = heatmaps == null ? null : new HeatmapWriter(bundle, camLayer, heatmaps);
+        int camClassIndex = camClass == null ? -1 : bundle.preprocessing().labels().indexOf(camClass);
+        if (camClass != null && camClassIndex < 0) {
+            throw new UserError("--cam-class " + camClass + " is not a class of the model (it knows " + bundle.preprocessing().labels() + ")");
+        }
         List<Path> files = Predictor.expand(inputs);
         if (files.isEmpty()) {
             throw new UserError("no images found in " + inputs);
@@ -43,6 +55,9 @@ public class PredictCommand implements Callable<Integer> {
                 Map<String, Double> probs = new LinkedHashMap<>();
                 a.probabilities().forEach((k, v) -> probs.put(k, Math.round(v * 1e4) / 1e4));
                 line.put("probabilities", probs);
+                if (heatmapWriter != null) {
+                    line.put("heatmap", heatmapWriter.write(f, predictor.input(f), camClassIndex, HeatmapWriter.stemName(f)).toString());
+                }
             } else {
                 line.put("error", a.error());
                 failed++;

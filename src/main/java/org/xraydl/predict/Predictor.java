@@ -50,11 +50,11 @@ public final class Predictor {
         }
         INDArray x;
         try {
-            x = loader.asMatrix(file.toFile());
+            x = input(file);
         } catch (IOException | RuntimeException e) {
             return new Answer(file.toString(), null, Double.NaN, null, "cannot read image: " + e.getMessage());
         }
-        INDArray out = net.outputSingle(false, normalizer.normalize(x));
+        INDArray out = net.outputSingle(false, x);
         Map<String, Double> probs = new LinkedHashMap<>();
         int best = 0;
         for (int k = 0; k < pre.labels().size(); k++) {
@@ -64,6 +64,11 @@ public final class Predictor {
             }
         }
         return new Answer(file.toString(), pre.labels().get(best), out.getDouble(0, best), probs, null);
+    }
+
+    /** The model's input for one image file: decoded, resized, centre-cropped, normalised, [1, C, H, W]. */
+    public INDArray input(Path file) throws IOException {
+        return normalizer.normalize(loader.asMatrix(file.toFile()));
     }
 
     /** Files named directly, and images (recursively, sorted) in folders named. */
