@@ -95,7 +95,7 @@ public final class ClassScoreGradient {
         for (int n = 0; n < input.size(0); n++) {
             atInput.putRow(n, w.getColumn(chosen.getLong(n)));
         }
-        backToInputs(net, conf, output, outConf.getPreProcessor(), atInput, acts, path, eps, layer);
+        backToInputs(conf, output, outConf.getPreProcessor(), atInput, acts, path, eps);
 
         int[] order = net.topologicalSortOrder();
         for (int i = order.length - 1; i >= 0; i--) {
@@ -105,7 +105,7 @@ public final class ClassScoreGradient {
             }
             INDArray e = eps.get(name);
             if (e != null) {
-                backward(net, conf, name, e, acts, path, eps, layer);
+                backward(net, conf, name, e, acts, path, eps);
             }
         }
         INDArray g = eps.get(layer);
@@ -206,7 +206,7 @@ public final class ClassScoreGradient {
     }
 
     private static void backward(ComputationGraph net, ComputationGraphConfiguration conf, String name, INDArray e,
-                                 Map<String, INDArray> acts, Set<String> path, Map<String, INDArray> eps, String target) {
+                                 Map<String, INDArray> acts, Set<String> path, Map<String, INDArray> eps) {
         GraphVertex v = unwrap(conf.getVertices().get(name));
         List<String> ins = conf.getVertexInputs().get(name);
         if (v instanceof LayerVertex lv) {
@@ -216,7 +216,7 @@ public final class ClassScoreGradient {
                 x = pre.preProcess(x.dup(), (int) x.size(0), LayerWorkspaceMgr.noWorkspaces());
             }
             INDArray atInput = layerBackward(net, name, layerConf(lv), x, e);
-            backToInputs(net, conf, name, pre, atInput, acts, path, eps, target);
+            backToInputs(conf, name, pre, atInput, acts, path, eps);
         } else if (v instanceof PreprocessorVertex pv) {
             INDArray x = acts.get(ins.get(0));
             add(eps, path, ins.get(0), pv.getPreProcessor().backprop(e.dup(), (int) x.size(0), LayerWorkspaceMgr.noWorkspaces()));
@@ -238,9 +238,9 @@ public final class ClassScoreGradient {
         }
     }
 
-    private static void backToInputs(ComputationGraph net, ComputationGraphConfiguration conf, String name, InputPreProcessor pre,
+    private static void backToInputs(ComputationGraphConfiguration conf, String name, InputPreProcessor pre,
                                      INDArray atLayerInput, Map<String, INDArray> acts, Set<String> path,
-                                     Map<String, INDArray> eps, String target) {
+                                     Map<String, INDArray> eps) {
         String in = conf.getVertexInputs().get(name).get(0);
         INDArray g = atLayerInput;
         if (pre != null) {

@@ -61,26 +61,12 @@ public final class GradCam {
         return new GradCam(net, null).compute(input, classIndex);
     }
 
-    /**
-     * Bilinear resize with pixel centres aligned (OpenCV's and PyTorch's align_corners=false):
-     * output pixel centre (y + 0.5) maps to source coordinate (y + 0.5) * h / H - 0.5, clamped.
-     */
+    /** Bilinear resize with pixel centres aligned (OpenCV's and PyTorch's align_corners=false). */
     static double[][] bilinear(double[][] src, int outH, int outW) {
-        int h = src.length;
-        int w = src[0].length;
         double[][] out = new double[outH][outW];
         for (int y = 0; y < outH; y++) {
-            double sy = Math.min(Math.max((y + 0.5) * h / outH - 0.5, 0), h - 1);
-            int y0 = (int) Math.floor(sy);
-            int y1 = Math.min(y0 + 1, h - 1);
-            double fy = sy - y0;
             for (int x = 0; x < outW; x++) {
-                double sx = Math.min(Math.max((x + 0.5) * w / outW - 0.5, 0), w - 1);
-                int x0 = (int) Math.floor(sx);
-                int x1 = Math.min(x0 + 1, w - 1);
-                double fx = sx - x0;
-                out[y][x] = (1 - fy) * ((1 - fx) * src[y0][x0] + fx * src[y0][x1])
-                        + fy * ((1 - fx) * src[y1][x0] + fx * src[y1][x1]);
+                out[y][x] = Heatmap.interpolate(src, (y + 0.5) * src.length / outH, (x + 0.5) * src[0].length / outW);
             }
         }
         return out;

@@ -21,6 +21,28 @@ public record Heatmap(double[][] values, int classIndex, double probability, Str
         return values[y][x];
     }
 
+    /**
+     * The map between pixel centres, bilinearly (centre of pixel (i, j) at (i + 0.5, j + 0.5)), for
+     * drawing it on an image larger than the model's input; clamped at the borders.
+     */
+    public double interpolate(double y, double x) {
+        return interpolate(values, y, x);
+    }
+
+    static double interpolate(double[][] values, double y, double x) {
+        int h = values.length;
+        int w = values[0].length;
+        double sy = Math.min(Math.max(y - 0.5, 0), h - 1);
+        double sx = Math.min(Math.max(x - 0.5, 0), w - 1);
+        int y0 = (int) sy;
+        int x0 = (int) sx;
+        int y1 = Math.min(y0 + 1, h - 1);
+        int x1 = Math.min(x0 + 1, w - 1);
+        double fy = sy - y0;
+        double fx = sx - x0;
+        return (1 - fy) * ((1 - fx) * values[y0][x0] + fx * values[y0][x1]) + fy * ((1 - fx) * values[y1][x0] + fx * values[y1][x1]);
+    }
+
     /** {y, x} of the largest value (the first one in row order on ties). */
     public int[] peak() {
         int[] best = {0, 0};

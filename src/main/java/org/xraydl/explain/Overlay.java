@@ -41,17 +41,19 @@ public final class Overlay {
         Graphics2D g = out.createGraphics();
         g.drawImage(image, 0, 0, null);
         g.dispose();
-        for (int y = Math.max(0, (int) Math.floor(window[1])); y < Math.min(h, Math.ceil(window[1] + window[3])); y++) {
-            int my = (int) ((y + 0.5 - window[1]) * map.height() / window[3]);
+        int top = Math.max(0, (int) Math.floor(window[1]));
+        int left = Math.max(0, (int) Math.floor(window[0]));
+        for (int y = top; y < Math.min(h, Math.ceil(window[1] + window[3])); y++) {
+            double my = (y + 0.5 - window[1]) * map.height() / window[3];
             if (my < 0 || my >= map.height()) {
                 continue;
             }
-            for (int x = Math.max(0, (int) Math.floor(window[0])); x < Math.min(w, Math.ceil(window[0] + window[2])); x++) {
-                int mx = (int) ((x + 0.5 - window[0]) * map.width() / window[2]);
+            for (int x = left; x < Math.min(w, Math.ceil(window[0] + window[2])); x++) {
+                double mx = (x + 0.5 - window[0]) * map.width() / window[2];
                 if (mx < 0 || mx >= map.width()) {
                     continue;
                 }
-                double v = map.at(my, mx);
+                double v = map.interpolate(my, mx);
                 out.setRGB(x, y, blend(out.getRGB(x, y), jet(v), 0.25 + 0.45 * v));
             }
         }
