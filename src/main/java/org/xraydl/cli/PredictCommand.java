@@ -1,7 +1,6 @@
 package org.xraydl.cli;
 
 import org.xraydl.UserError;
-import org.xraydl.config.ConfigLoader;
 import org.xraydl.explain.HeatmapWriter;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.Predictor;
