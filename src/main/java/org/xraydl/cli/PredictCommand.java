@@ -15,7 +15,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Print one JSON line per image: class, confidence, probabilities (an unreadable image gets an error line).")
+        description = "Print one JSON line per image: class (decided with --threshold), confidence, probabilities, threshold "
+                + "(an unreadable image gets an error line).")
 public class PredictCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")
@@ -26,13 +27,18 @@ public class PredictCommand implements Callable<Integer> {
     String camLayer;
     @Option(names = "--cam-class", paramLabel = "LABEL", description = "Explain this class instead of the predicted one")
     String camClass;
+    @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
+    String threshold;
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    boolean tta;
     @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_FOLDER")
     List<Path> inputs;
 
     @Override
     public Integer call() throws java.io.IOException {
         ModelBundle bundle = ModelBundle.load(model);
-        Predictor predictor = new Predictor(bundle);
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        Predictor predictor = new Predictor(bundle, tta, t.value());
         HeatmapWriter heatmapWriter = heatmaps == null ? null : new HeatmapWriter(bundle, camLayer, heatmaps);
         int camClassIndex = camClass == null ? -1 : bundle.preprocessing().labels().indexOf(camClass);
         if (camClass != null && camClassIndex < 0) {
@@ -54,8 +60,13 @@ public class PredictCommand implements Callable<Integer> {
                 Map<String, Double> probs = new LinkedHashMap<>();
                 a.probabilities().forEach((k, v) -> probs.put(k, Math.round(v * 1e4) / 1e4));
                 line.put("probabilities", probs);
-                if (heatmapWriter != null) {
-                    line.put("heatmap", heatmapWriter.write(f, predictor.input(f), camClassIndex, HeatmapWriter.stemName(f)).toString());
+                line.put("threshold", a.threshold());
+                if (tta) {
+                    line.put("tta", true);
+                }
+                if (heatmapWriter != null) { // the class decided (threshold included), or --cam-class
+                    int explained = camClassIndex >= 0 ? camClassIndex : bundle.preprocessing().labels().indexOf(a.predictedClass());
+                    line.put("heatmap", heatmapWriter.write(f, predictor.input(f), explained, HeatmapWriter.stemName(f)).toString());
                 }
             } else {
                 line.put("error", a.error());
