@@ -4,13 +4,13 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.predict.PredictionJson;
 import org.xraydl.predict.Predictor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -32,22 +32,13 @@ public class PredictCommand implements Callable<Integer> {
             throw new UserError("no images found in " + inputs);
         }
         int failed = 0;
-        com.fasterxml.jackson.databind.ObjectMapper compact = new com.fasterxml.jackson.databind.ObjectMapper();
         for (Path f : files) {
             Predictor.Answer a = predictor.predict(f);
-            Map<String, Object> line = new LinkedHashMap<>();
-            line.put("file", a.file());
-            if (a.ok()) {
-                line.put("class", a.predictedClass());
-                line.put("confidence", Math.round(a.confidence() * 1e4) / 1e4);
-                Map<String, Double> probs = new LinkedHashMap<>();
-                a.probabilities().forEach((k, v) -> probs.put(k, Math.round(v * 1e4) / 1e4));
-                line.put("probabilities", probs);
-            } else {
-                line.put("error", a.error());
+            Map<String, Object> line = PredictionJson.of(a);
+            if (!a.ok()) {
                 failed++;
             }
-            System.out.println(compact.writeValueAsString(line));
+            System.out.println(PredictionJson.COMPACT.writeValueAsString(line));
         }
         if (failed > 0) {
             System.err.println("warning: " + failed + " of " + files.size() + " images could not be read");
