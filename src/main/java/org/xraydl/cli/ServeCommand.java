@@ -31,10 +31,13 @@ public class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-concurrent", description = "Images answered at once (default ${DEFAULT-VALUE}); more: 503 with Retry-After",
             defaultValue = "2")
     int maxConcurrent = Limits.DEFAULT_MAX_CONCURRENT;
+    @Option(names = "--timeout", description = "Seconds a /predict request may take from its first byte to its answer (default ${DEFAULT-VALUE}); longer: 408",
+            defaultValue = "60")
+    int timeoutSeconds = Limits.DEFAULT_TIMEOUT_SECONDS;
 
     @Override
     public Integer call() throws InterruptedException {
-        Limits limits = new Limits(maxBytes, maxPixels, maxConcurrent);
+        Limits limits = new Limits(maxBytes, maxPixels, maxConcurrent, timeoutSeconds);
         ModelBundle bundle = ModelBundle.load(model);
         try (PredictionServer server = PredictionServer.start(bundle, host, port, limits)) {
             if (!server.loopbackOnly()) {

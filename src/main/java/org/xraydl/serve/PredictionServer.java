@@ -9,6 +9,7 @@ import io.vertx.ext.web.FileUpload;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.TimeoutHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
@@ -57,21 +58,22 @@ public final class PredictionServer implements AutoCloseable {
     /** Seconds a client told "busy" should wait before retrying. */
     static final int RETRY_AFTER_SECONDS = 1;
 
-    /** What one request may cost. */
-    public record Limits(long maxBytes, long maxPixels, int maxConcurrent) {
+    /** What one request may cost: body bytes, image pixels, images in inference at once, seconds until answered. */
+    public record Limits(long maxBytes, long maxPixels, int maxConcurrent, int timeoutSeconds) {
         public static final long DEFAULT_MAX_BYTES = 10L * 1024 * 1024;
         public static final long DEFAULT_MAX_PIXELS = 40_000_000L;
         public static final int DEFAULT_MAX_CONCURRENT = 2;
+        public static final int DEFAULT_TIMEOUT_SECONDS = 60;
 
         public Limits {
-            if (maxBytes < 1 || maxPixels < 1 || maxConcurrent < 1) {
-                throw new UserError("--max-bytes, --max-pixels and --max-concurrent must be at least 1 (got "
-                        + maxBytes + ", " + maxPixels + ", " + maxConcurrent + ")");
+            if (maxBytes < 1 || maxPixels < 1 || maxConcurrent < 1 || timeoutSeconds < 1) {
+                throw new UserError("--max-bytes, --max-pixels, --max-concurrent and --timeout must be at least 1 (got "
+                        + maxBytes + ", " + maxPixels + ", " + maxConcurrent + ", " + timeoutSeconds + ")");
             }
         }
 
         public static Limits defaults() {
-            return new Limits(DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_CONCURRENT);
+            return new Limits(DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_CONCURRENT, DEFAULT_TIMEOUT_SECONDS);
         }
     }
 
@@ -103,7 +105,31 @@ public final class PredictionServer implements AutoCloseable {
     /** Starts a server answering with a {@link Predictor} on {@code bundle}. */
     public static PredictionServer start(ModelBundle bundle, String host, int port, Limits limits) {
         Predictor predictor = new Predictor(bundle);
+        warmUp(predictor, bundle.preprocessing().imageSize());
         return start(bundle, predictor::predict, host, port, limits);
+    }
+
+    /**
+     * Answers one grey image before listening: the first inference sets up native kernels and the
+     * decoder (seconds on a small CPU), which would otherwise land on the first client's request.
+     */
+    static void warmUp(Predictor predictor, int size) {
+        Path file = null;
+        try {
+            file = Files.createTempFile("xraydl-warmup-", ".png");
+            javax.imageio.ImageIO.write(new java.awt.image.BufferedImage(size, size, java.awt.image.BufferedImage.TYPE_BYTE_GRAY),
+                    "png", file.toFile());
+            Predictor.Answer a = predictor.predict(file);
+            if (!a.ok()) {
+                log.warn("warm-up inference failed: {}", a.error());
+            }
+        } catch (IOException e) {
+            log.warn("no warm-up inference: {}", e.toString());
+        } finally {
+            if (file != null) {
+                file.toFile().delete();
+            }
+        }
     }
 
     /**
@@ -138,6 +164,16 @@ public final class PredictionServer implements AutoCloseable {
         router.get("/health").handler(ctx -> handlers.json(ctx, 200, Map.of("status", "ok")));
         router.get("/model").handler(ctx -> handlers.json(ctx, 200, handlers.modelInfo));
         router.post("/predict")
+                // A body that never completes (e.g. a multipart form without its closing boundary) must not hold a connection forever.
+                .handler(TimeoutHandler.create(TimeUnit.SECONDS.toMillis(limits.timeoutSeconds()), 408))
+                // curl --data-binary labels any body a url-encoded form; an image never is one: take it as the raw body.
+                .handler(ctx -> {
+                    String type = ctx.request().getHeader("Content-Type");
+                    if (type != null && type.toLowerCase(java.util.Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+                        ctx.request().headers().remove("Content-Type");
+                    }
+                    ctx.next();
+                })
                 .handler(BodyHandler.create(scratch.resolve("uploads").toString())
                         .setBodyLimit(limits.maxBytes())
                         .setDeleteUploadedFilesOnEnd(true)
@@ -149,8 +185,15 @@ public final class PredictionServer implements AutoCloseable {
                 + ctx.request().path() + " (POST /predict; GET /, /health, /model)"));
         router.errorHandler(413, ctx -> handlers.error(ctx, 413, "request body over the --max-bytes cap of "
                 + limits.maxBytes() + " bytes"));
+        router.errorHandler(408, ctx -> handlers.error(ctx, 408, "request not complete and answered within the --timeout of "
+                + limits.timeoutSeconds() + " s"));
         router.errorHandler(400, ctx -> handlers.error(ctx, 400, "malformed request"));
         router.errorHandler(500, ctx -> {
+            if (isMalformedForm(ctx.failure())) {
+                log.debug("malformed multipart body: {}", ctx.failure().toString());
+                handlers.error(ctx, 400, "malformed multipart request: send the image as a file field, or as the request body");
+                return;
+            }
             log.error("request {} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
             handlers.error(ctx, 500, "internal error (logged by the server)");
         });
@@ -175,6 +218,16 @@ public final class PredictionServer implements AutoCloseable {
             throw startFailure(host, port, e instanceof ExecutionException ? e.getCause() : e);
         }
         return new PredictionServer(vertx, http, workers, scratch, host);
+    }
+
+    /** Netty's multipart decoder failed on the client's bytes: the client's fault, not ours. */
+    private static boolean isMalformedForm(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t.getClass().getName().startsWith("io.netty.handler.codec.http.multipart.")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static UserError startFailure(String host, int port, Throwable cause) {

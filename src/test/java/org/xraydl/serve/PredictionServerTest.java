@@ -121,6 +121,9 @@ class PredictionServerTest {
                     + "Content-Type: image/jpeg\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             form.write(bytes);
             form.write(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+            // curl --data-binary without -H labels the body a url-encoded form: still the raw image.
+            assertAnswer(expected, "upload", json(post(s, "/predict", bytes, "application/x-www-form-urlencoded")));
+
             HttpResponse<String> multipart = post(s, "/predict", form.toByteArray(), "multipart/form-data; boundary=" + boundary);
             assertEquals(200, multipart.statusCode(), multipart.body());
             assertAnswer(expected, "chest.jpeg", json(multipart));
@@ -146,7 +149,7 @@ class PredictionServerTest {
 
     @Test
     void whatIsNotADecodableImageGetsA4xxJsonError() throws Exception {
-        try (PredictionServer s = start(PredictionServer.Limits.defaults())) {
+        try (PredictionServer s = start(new PredictionServer.Limits(10_000_000, 40_000_000, 2, 2))) {
             assertError(post(s, "/predict", "definitely not an image".getBytes(StandardCharsets.UTF_8), "image/png"),
                     422, "not a decodable image");
             assertError(post(s, "/predict", new byte[0], "image/png"), 400, "empty request");
@@ -159,16 +162,20 @@ class PredictionServerTest {
             byte[] noFile = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--" + boundary + "--\r\n")
                     .getBytes(StandardCharsets.US_ASCII);
             assertError(post(s, "/predict", noFile, "multipart/form-data; boundary=" + boundary), 400, "no file part");
+            byte[] garbled = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII);
+            // No closing boundary: the form never ends, so the request is cut at --timeout (2 s here), not held open.
+            assertError(post(s, "/predict", garbled, "multipart/form-data; boundary=" + boundary), 408, "--timeout of 2 s");
         }
     }
 
     @Test
     void bodiesOverTheByteCapGet413() throws Exception {
         byte[] image = Files.readAllBytes(sampleImage("NORMAL"));
-        try (PredictionServer s = start(new PredictionServer.Limits(image.length - 1, 40_000_000, 2))) {
+        try (PredictionServer s = start(new PredictionServer.Limits(image.length - 1, 40_000_000, 2, 60))) {
             assertError(post(s, "/predict", image, "image/jpeg"), 413, "over the --max-bytes cap of " + (image.length - 1));
         }
-        try (PredictionServer s = start(new PredictionServer.Limits(image.length, 40_000_000, 2))) {
+        try (PredictionServer s = start(new PredictionServer.Limits(image.length, 40_000_000, 2, 60))) {
             assertEquals(200, post(s, "/predict", image, "image/jpeg").statusCode(), "exactly at the cap is allowed");
         }
     }
@@ -176,7 +183,7 @@ class PredictionServerTest {
     @Test
     void imagesOverThePixelCapGet413FromTheirHeader() throws Exception {
         byte[] png = image("png", 40, 30);
-        try (PredictionServer s = start(new PredictionServer.Limits(10_000_000, 40 * 30 - 1, 2))) {
+        try (PredictionServer s = start(new PredictionServer.Limits(10_000_000, 40 * 30 - 1, 2, 60))) {
             assertError(post(s, "/predict", png, "image/png"), 413, "image is 40x30 = 1200 pixels, over the --max-pixels cap of 1199");
         }
         // A few hundred bytes claiming 100000 x 100000 pixels: refused from the header, never decoded.
@@ -239,7 +246,7 @@ class PredictionServerTest {
             }
         };
         byte[] image = Files.readAllBytes(sampleImage("NORMAL"));
-        try (PredictionServer s = PredictionServer.start(bundle, held, "127.0.0.1", 0, new PredictionServer.Limits(10_000_000, 40_000_000, cap))) {
+        try (PredictionServer s = PredictionServer.start(bundle, held, "127.0.0.1", 0, new PredictionServer.Limits(10_000_000, 40_000_000, cap, 60))) {
             List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
             for (int i = 0; i < requests; i++) {
                 all.add(client.sendAsync(HttpRequest.newBuilder(URI.create(s.baseUrl() + "/predict"))
