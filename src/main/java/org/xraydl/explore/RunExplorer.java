@@ -9,6 +9,7 @@ import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -180,19 +181,14 @@ public final class RunExplorer {
     /** The validation predictions of the best model (val_predictions.csv). */
     public synchronized Predictions predictions() {
         if (predictions == null) {
-            predictions = readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
+            predictions = RunDirectory.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
         }
         return predictions;
     }
 
-    /** The positive class: metrics.json's, else PNEUMONIA when present, else the last label. */
+    /** The positive class of the metrics and the ROC curve: the project's one, {@link ClassLabels#POSITIVE}. */
     public String positive() {
-        JsonNode m = json(RunDirectory.METRICS);
-        if (m != null && m.hasNonNull("positive")) {
-            return m.get("positive").asText();
-        }
-        List<String> labels = predictions().labels();
-        return labels.contains("PNEUMONIA") ? "PNEUMONIA" : labels.get(labels.size() - 1);
+        return ClassLabels.POSITIVE;
     }
 
     /** ROC curve of the validation predictions (DL4J's exact ROC through {@link MetricsCalculator}) with the chance line. */
@@ -337,11 +333,6 @@ public final class RunExplorer {
         } catch (IOException e) {
             throw new UserError("cannot read " + f + ": " + e.getMessage());
         }
-    }
-
-    /** Reads val_predictions.csv ({@code file,true,predicted,p_<label>...}); one reader for the whole project. */
-    public static Predictions readPredictions(Path csv) {
-        return RunDirectory.readPredictions(csv);
     }
 
     static BufferedImage drawConfusion(List<String> labels, int[][] c, String title) {

@@ -142,7 +142,7 @@ class ChartsTest {
     @Test
     void readPredictionsRoundTripsRunDirectoryCsvIncludingQuotedFileNames(@TempDir Path dir) {
         runFolder(dir);
-        Predictions back = Charts.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
+        Predictions back = RunDirectory.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
         Predictions orig = predictions();
         assertEquals(orig.labels(), back.labels());
         assertEquals(orig.files(), back.files());
