@@ -15,17 +15,24 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Print one JSON line per image: class, confidence, probabilities (an unreadable image gets an error line).")
+        description = "Print one JSON line per image: class (decided with --threshold), confidence, probabilities, threshold "
+                + "(an unreadable image gets an error line).")
 public class PredictCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")
     Path model;
+    @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
+    String threshold;
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    boolean tta;
     @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_FOLDER")
     List<Path> inputs;
 
     @Override
     public Integer call() throws JsonProcessingException {
-        Predictor predictor = new Predictor(ModelBundle.load(model));
+        ModelBundle bundle = ModelBundle.load(model);
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        Predictor predictor = new Predictor(bundle, tta, t.value());
         List<Path> files = Predictor.expand(inputs);
         if (files.isEmpty()) {
             throw new UserError("no images found in " + inputs);
@@ -34,6 +41,9 @@ public class PredictCommand implements Callable<Integer> {
         for (Path f : files) {
             Predictor.Answer a = predictor.predict(f);
             Map<String, Object> line = PredictionJson.of(a);
+            if (a.ok() && tta) {
+                line.put("tta", true);
+            }
             if (!a.ok()) {
                 failed++;
             }

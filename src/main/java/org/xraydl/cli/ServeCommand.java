@@ -17,6 +17,8 @@ public class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")
     Path model;
+    @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
+    String threshold;
     @Option(names = "--port", description = "TCP port (default ${DEFAULT-VALUE}; 0 = any free port)", defaultValue = "8080")
     int port = PredictionServer.DEFAULT_PORT;
     @Option(names = "--host", description = "Address to listen on (default ${DEFAULT-VALUE}, this machine only; 0.0.0.0 = all interfaces)",
@@ -39,12 +41,13 @@ public class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         Limits limits = new Limits(maxBytes, maxPixels, maxConcurrent, timeoutSeconds);
         ModelBundle bundle = ModelBundle.load(model);
-        try (PredictionServer server = PredictionServer.start(bundle, host, port, limits)) {
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        try (PredictionServer server = PredictionServer.start(bundle, t.value(), host, port, limits)) {
             if (!server.loopbackOnly()) {
                 System.err.println("warning: the prediction server listens on " + host + ":" + server.port()
                         + ", reachable from other machines (the default --host 127.0.0.1 keeps it on this machine)");
             }
-            System.out.println("serving " + model + " at " + server.baseUrl() + "/  (POST /predict, GET /model, GET /health)"
+            System.out.println("serving " + model + " (threshold " + t.value() + ", " + t.source() + ") at " + server.baseUrl() + "/  (POST /predict, GET /model, GET /health)"
                     + (server.loopbackOnly() ? "; this machine only, --host 0.0.0.0 for other machines" : ""));
             System.out.println("press Ctrl-C to stop");
             System.out.flush();

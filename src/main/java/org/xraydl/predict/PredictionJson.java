@@ -13,7 +13,7 @@ public final class PredictionJson {
     private PredictionJson() {
     }
 
-    /** {@code file}, then {@code class}, {@code confidence}, {@code probabilities} (4 decimals), or {@code error}. */
+    /** {@code file}, then {@code class}, {@code confidence}, {@code probabilities} (4 decimals) and {@code threshold}, or {@code error}. */
     public static Map<String, Object> of(Predictor.Answer a) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("file", a.file());
@@ -23,6 +23,7 @@ public final class PredictionJson {
             Map<String, Double> probs = new LinkedHashMap<>();
             a.probabilities().forEach((k, v) -> probs.put(k, round4(v)));
             line.put("probabilities", probs);
+            line.put("threshold", a.threshold());
         } else {
             line.put("error", a.error());
         }

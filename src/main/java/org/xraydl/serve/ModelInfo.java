@@ -6,12 +6,15 @@ import org.xraydl.model.io.ModelBundle;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** What {@code GET /model} says about the served model: labels, input, architecture and provenance from its zip. */
+/**
+ * What {@code GET /model} says about the served model: labels, input, architecture, the threshold in use and
+ * the decision rule stored in the zip (if any), and provenance.
+ */
 final class ModelInfo {
     private ModelInfo() {
     }
 
-    static Map<String, Object> of(ModelBundle bundle) {
+    static Map<String, Object> of(ModelBundle bundle, double threshold) {
         Preprocessing pre = bundle.preprocessing();
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("labels", pre.labels());
@@ -22,6 +25,10 @@ final class ModelInfo {
         input.put("resizeTo", pre.resizeTo());
         input.put("normalization", pre.normalization());
         info.put("input", input);
+        info.put("threshold", threshold);
+        if (bundle.decision() != null) {
+            info.put("storedDecision", bundle.decision());
+        }
         info.put("provenance", bundle.provenance());
         return info;
     }

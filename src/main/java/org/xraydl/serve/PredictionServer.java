@@ -102,11 +102,14 @@ public final class PredictionServer implements AutoCloseable {
         this.host = host;
     }
 
-    /** Starts a server answering with a {@link Predictor} on {@code bundle}. */
-    public static PredictionServer start(ModelBundle bundle, String host, int port, Limits limits) {
-        Predictor predictor = new Predictor(bundle);
+    /**
+     * Starts a server answering with a {@link Predictor} on {@code bundle} that decides at {@code threshold}
+     * (predict's {@code --threshold}), after one warm-up answer.
+     */
+    public static PredictionServer start(ModelBundle bundle, double threshold, String host, int port, Limits limits) {
+        Predictor predictor = new Predictor(bundle, false, threshold);
         warmUp(predictor, bundle.preprocessing().imageSize());
-        return start(bundle, predictor::predict, host, port, limits);
+        return start(bundle, threshold, predictor::predict, host, port, limits);
     }
 
     /**
@@ -135,11 +138,12 @@ public final class PredictionServer implements AutoCloseable {
     /**
      * Starts a server on {@code host:port} (0: any free port) and waits until it listens.
      *
-     * @param predict answers one image file (the bundle's {@link Predictor}; tests may wrap it)
+     * @param threshold the decision threshold {@code predict} uses, reported by {@code GET /model}
+     * @param predict   answers one image file (the bundle's {@link Predictor}; tests may wrap it)
      * @throws UserError if the host is unknown, the port is taken or invalid
      */
-    public static PredictionServer start(ModelBundle bundle, Function<Path, Predictor.Answer> predict, String host, int port,
-                                         Limits limits) {
+    public static PredictionServer start(ModelBundle bundle, double threshold, Function<Path, Predictor.Answer> predict,
+                                         String host, int port, Limits limits) {
         if (port < 0 || port > 65535) {
             throw new UserError("--port " + port + " is not a TCP port: use 1-65535 (or 0 for any free port)");
         }
@@ -158,7 +162,7 @@ public final class PredictionServer implements AutoCloseable {
         Vertx vertx = Vertx.vertx();
         // One worker per allowed request: inference never waits behind the event loop, and never exceeds the cap.
         WorkerExecutor workers = vertx.createSharedWorkerExecutor("xraydl-predict", limits.maxConcurrent(), 10, TimeUnit.MINUTES);
-        Handlers handlers = new Handlers(bundle, predict, limits, scratch, page);
+        Handlers handlers = new Handlers(ModelInfo.of(bundle, threshold), predict, limits, scratch, page);
         Router router = Router.router(vertx);
         router.get("/").handler(handlers::page);
         router.get("/health").handler(ctx -> handlers.json(ctx, 200, Map.of("status", "ok")));
@@ -343,8 +347,8 @@ public final class PredictionServer implements AutoCloseable {
         /** Requests in decoding/inference; the rest are told to retry. */
         private final Semaphore slots;
 
-        Handlers(ModelBundle bundle, Function<Path, Predictor.Answer> predict, Limits limits, Path scratch, String page) {
-            this.modelInfo = ModelInfo.of(bundle);
+        Handlers(Map<String, Object> modelInfo, Function<Path, Predictor.Answer> predict, Limits limits, Path scratch, String page) {
+            this.modelInfo = modelInfo;
             this.predict = predict;
             this.limits = limits;
             this.scratch = scratch;

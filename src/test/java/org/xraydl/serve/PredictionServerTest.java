@@ -51,6 +51,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Real HTTP calls against the server on a free loopback port, with a tiny model saved and loaded as a zip. */
 class PredictionServerTest {
     static final List<String> LABELS = List.of("NORMAL", "PNEUMONIA");
+    /** Not the default 0.5, so the server must pass on the threshold it was given. */
+    static final double THRESHOLD = 0.3;
 
     @TempDir
     static Path tmp;
@@ -65,7 +67,7 @@ class PredictionServerTest {
         modelZip = tmp.resolve("tiny.zip");
         new ModelBundle(ModelFactory.create(c, 2, null), Preprocessing.of(c, LABELS), c, Map.of("seed", 7)).save(modelZip, false);
         bundle = ModelBundle.load(modelZip);
-        predictor = new Predictor(bundle);
+        predictor = new Predictor(bundle, false, THRESHOLD);
     }
 
     static Path sampleImage(String cls) throws IOException {
@@ -75,7 +77,7 @@ class PredictionServerTest {
     }
 
     static PredictionServer start(PredictionServer.Limits limits) {
-        return PredictionServer.start(bundle, predictor::predict, PredictionServer.DEFAULT_HOST, 0, limits);
+        return PredictionServer.start(bundle, THRESHOLD, predictor::predict, PredictionServer.DEFAULT_HOST, 0, limits);
     }
 
     static HttpResponse<String> post(PredictionServer s, String path, byte[] body, String contentType) throws Exception {
@@ -135,6 +137,9 @@ class PredictionServerTest {
         assertEquals(expected.predictedClass(), got.get("class").asText());
         assertEquals(Math.round(expected.confidence() * 1e4) / 1e4, got.get("confidence").asDouble(), 0.0);
         assertEquals(LABELS, iterableNames(got.get("probabilities")));
+        assertEquals(THRESHOLD, got.get("threshold").asDouble(), 0.0);
+        double pneumonia = expected.probabilities().get("PNEUMONIA");
+        assertEquals(pneumonia >= THRESHOLD ? "PNEUMONIA" : "NORMAL", got.get("class").asText(), "decided at the given threshold");
         for (String label : LABELS) {
             assertEquals(Math.round(expected.probabilities().get(label) * 1e4) / 1e4,
                     got.get("probabilities").get(label).asDouble(), 0.0, label);
@@ -214,6 +219,7 @@ class PredictionServerTest {
             JsonNode model = json(send(s, "GET", "/model"));
             assertEquals(LABELS, List.of(model.get("labels").get(0).asText(), model.get("labels").get(1).asText()));
             assertEquals(32, model.get("input").get("imageSize").asInt());
+            assertEquals(THRESHOLD, model.get("threshold").asDouble(), 0.0);
             assertEquals("densenet", model.get("model").asText());
             assertEquals(7, model.get("provenance").get("seed").asInt());
 
@@ -246,7 +252,7 @@ class PredictionServerTest {
             }
         };
         byte[] image = Files.readAllBytes(sampleImage("NORMAL"));
-        try (PredictionServer s = PredictionServer.start(bundle, held, "127.0.0.1", 0, new PredictionServer.Limits(10_000_000, 40_000_000, cap, 60))) {
+        try (PredictionServer s = PredictionServer.start(bundle, THRESHOLD, held, "127.0.0.1", 0, new PredictionServer.Limits(10_000_000, 40_000_000, cap, 60))) {
             List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
             for (int i = 0; i < requests; i++) {
                 all.add(client.sendAsync(HttpRequest.newBuilder(URI.create(s.baseUrl() + "/predict"))
@@ -287,7 +293,7 @@ class PredictionServerTest {
         Function<Path, Predictor.Answer> broken = p -> {
             throw new IllegalStateException("secret internal detail");
         };
-        try (PredictionServer s = PredictionServer.start(bundle, broken, "127.0.0.1", 0, PredictionServer.Limits.defaults())) {
+        try (PredictionServer s = PredictionServer.start(bundle, THRESHOLD, broken, "127.0.0.1", 0, PredictionServer.Limits.defaults())) {
             HttpResponse<String> r = post(s, "/predict", image("png", 16, 16), "image/png");
             assertError(r, 500, "internal error");
             assertFalse(r.body().contains("secret"), r.body());

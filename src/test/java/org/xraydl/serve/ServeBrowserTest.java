@@ -59,10 +59,10 @@ class ServeBrowserTest {
         try (Stream<Path> s = Files.list(TestData.sample().resolve("test/PNEUMONIA"))) {
             image = s.sorted().findFirst().orElseThrow().toAbsolutePath();
         }
-        Predictor.Answer expected = new Predictor(bundle).predict(image);
+        Predictor.Answer expected = new Predictor(bundle, false, 0.5).predict(image);
 
         ChromeDriver browser = null;
-        try (PredictionServer server = PredictionServer.start(bundle, "127.0.0.1", 0, PredictionServer.Limits.defaults())) {
+        try (PredictionServer server = PredictionServer.start(bundle, 0.5, "127.0.0.1", 0, PredictionServer.Limits.defaults())) {
             browser = Browsers.chrome(chromium, chromedriver, tmp.resolve("chrome-profile"));
             browser.get(server.baseUrl() + "/");
             WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(60));
