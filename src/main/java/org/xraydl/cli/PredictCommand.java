@@ -3,13 +3,13 @@ package org.xraydl.cli;
 import org.xraydl.UserError;
 import org.xraydl.explain.HeatmapWriter;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.predict.PredictionJson;
 import org.xraydl.predict.Predictor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -49,18 +49,10 @@ public class PredictCommand implements Callable<Integer> {
             throw new UserError("no images found in " + inputs);
         }
         int failed = 0;
-        com.fasterxml.jackson.databind.ObjectMapper compact = new com.fasterxml.jackson.databind.ObjectMapper();
         for (Path f : files) {
             Predictor.Answer a = predictor.predict(f);
-            Map<String, Object> line = new LinkedHashMap<>();
-            line.put("file", a.file());
+            Map<String, Object> line = PredictionJson.of(a);
             if (a.ok()) {
-                line.put("class", a.predictedClass());
-                line.put("confidence", Math.round(a.confidence() * 1e4) / 1e4);
-                Map<String, Double> probs = new LinkedHashMap<>();
-                a.probabilities().forEach((k, v) -> probs.put(k, Math.round(v * 1e4) / 1e4));
-                line.put("probabilities", probs);
-                line.put("threshold", a.threshold());
                 if (tta) {
                     line.put("tta", true);
                 }
@@ -69,10 +61,9 @@ public class PredictCommand implements Callable<Integer> {
                     line.put("heatmap", heatmapWriter.write(f, predictor.input(f), explained, HeatmapWriter.stemName(f)).toString());
                 }
             } else {
-                line.put("error", a.error());
                 failed++;
             }
-            System.out.println(compact.writeValueAsString(line));
+            System.out.println(PredictionJson.COMPACT.writeValueAsString(line));
         }
         if (failed > 0) {
             System.err.println("warning: " + failed + " of " + files.size() + " images could not be read");
