@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
 /** serve: an HTTP prediction server and drop-an-image page for one model. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serve a model over HTTP: POST /predict (an image as the body or a multipart file) answers with",
-                "predict's JSON; GET / is a page to drop an X-ray on; GET /health, GET /model. Runs until Ctrl-C."})
+                "predict's JSON (?heatmap=true: plus the Grad-CAM overlay as a base64 PNG); GET / is a page to drop an X-ray on; GET /health, GET /model. Runs until Ctrl-C."})
 public class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")

@@ -2,8 +2,6 @@ package org.xraydl.explain;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.xraydl.UserError;
-import org.xraydl.data.CenterCropTransform;
-import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Predictions;
 import org.xraydl.model.io.ModelBundle;
 
@@ -23,15 +21,12 @@ import java.util.Set;
  * never overwriting another image's overlay from the same call.
  */
 public final class HeatmapWriter {
-    private final GradCam cam;
-    private final CenterCropTransform crop;
+    private final OverlayRenderer overlays;
     private final Path dir;
     private final Set<String> used = new HashSet<>();
 
     public HeatmapWriter(ModelBundle bundle, String camLayer, Path dir) {
-        Preprocessing pre = bundle.preprocessing();
-        this.cam = new GradCam(bundle.network(), camLayer);
-        this.crop = new CenterCropTransform(pre.resizeTo(), pre.imageSize());
+        this.overlays = new OverlayRenderer(bundle, camLayer);
         this.dir = dir;
         try {
             Files.createDirectories(dir);
@@ -42,9 +37,8 @@ public final class HeatmapWriter {
 
     /** The overlay of {@code classIndex} (-1: the predicted class) for {@code image}, whose model input is {@code input}. */
     public Path write(Path image, INDArray input, int classIndex, String name) {
-        Heatmap map = cam.compute(input, classIndex);
         Path target = dir.resolve(unique(name));
-        Overlay.writePng(Overlay.render(image, map, crop::sourceWindow), target);
+        Overlay.writePng(overlays.render(image, input, classIndex), target);
         return target;
     }
 

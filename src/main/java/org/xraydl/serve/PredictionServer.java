@@ -14,6 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
 import org.xraydl.data.ImageFolderScanner;
+import org.xraydl.explain.Overlay;
+import org.xraydl.explain.OverlayRenderer;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.PredictionJson;
 import org.xraydl.predict.Predictor;
@@ -27,7 +29,9 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Base64;
 import java.util.Comparator;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -42,7 +46,8 @@ import java.util.stream.Stream;
 
 /**
  * HTTP prediction server (Vert.x): {@code POST /predict} answers one image with the JSON that
- * {@code predict} prints, {@code GET /} is a page to drop an X-ray on, {@code GET /health} and
+ * {@code predict} prints ({@code ?heatmap=true}: plus the Grad-CAM overlay of the decided class as a
+ * base64 PNG in {@value #HEATMAP_FIELD}), {@code GET /} is a page to drop an X-ray on, {@code GET /health} and
  * {@code GET /model} describe it. Every request has a cost cap (body bytes, image pixels read from
  * the header before decoding, images in inference at once); every error is a JSON object
  * {@code {"error": "..."}} and never a stack trace (those go to the server log). Inference runs on a
@@ -55,6 +60,8 @@ public final class PredictionServer implements AutoCloseable {
     public static final int DEFAULT_PORT = 8080;
     static final String PAGE_RESOURCE = "/org/xraydl/serve/index.html";
     static final long START_TIMEOUT_SECONDS = 60;
+    /** The answer's field with the Grad-CAM overlay (PNG, standard base64, the uploaded image's size) when asked for. */
+    public static final String HEATMAP_FIELD = "heatmapPngBase64";
     /** Seconds a client told "busy" should wait before retrying. */
     static final int RETRY_AFTER_SECONDS = 1;
 
@@ -144,6 +151,28 @@ public final class PredictionServer implements AutoCloseable {
      */
     public static PredictionServer start(ModelBundle bundle, double threshold, Function<Path, Predictor.Answer> predict,
                                          String host, int port, Limits limits) {
+        return start(bundle, threshold, predict, overlayOfDecidedClass(bundle, threshold), host, port, limits);
+    }
+
+    /**
+     * The Grad-CAM overlay (default layer) of the class {@code decided}, on the image file as uploaded, as
+     * {@code predict --heatmaps} draws it: same input (the plain view), same map, same colours, as PNG bytes.
+     */
+    static Explainer overlayOfDecidedClass(ModelBundle bundle, double threshold) {
+        Predictor inputs = new Predictor(bundle, false, threshold);
+        OverlayRenderer overlays = new OverlayRenderer(bundle, null);
+        List<String> labels = bundle.preprocessing().labels();
+        return (image, decided) -> Overlay.png(overlays.render(image, inputs.input(image), labels.indexOf(decided)));
+    }
+
+    /** Draws the heatmap of one answered image: PNG bytes of the overlay of class {@code decided} on {@code image}. */
+    @FunctionalInterface
+    interface Explainer {
+        byte[] overlayPng(Path image, String decided) throws IOException;
+    }
+
+    static PredictionServer start(ModelBundle bundle, double threshold, Function<Path, Predictor.Answer> predict,
+                                  Explainer explain, String host, int port, Limits limits) {
         if (port < 0 || port > 65535) {
             throw new UserError("--port " + port + " is not a TCP port: use 1-65535 (or 0 for any free port)");
         }
@@ -162,7 +191,7 @@ public final class PredictionServer implements AutoCloseable {
         Vertx vertx = Vertx.vertx();
         // One worker per allowed request: inference never waits behind the event loop, and never exceeds the cap.
         WorkerExecutor workers = vertx.createSharedWorkerExecutor("xraydl-predict", limits.maxConcurrent(), 10, TimeUnit.MINUTES);
-        Handlers handlers = new Handlers(ModelInfo.of(bundle, threshold), predict, limits, scratch, page);
+        Handlers handlers = new Handlers(ModelInfo.of(bundle, threshold), predict, explain, limits, scratch, page);
         Router router = Router.router(vertx);
         router.get("/").handler(handlers::page);
         router.get("/health").handler(ctx -> handlers.json(ctx, 200, Map.of("status", "ok")));
@@ -341,15 +370,18 @@ public final class PredictionServer implements AutoCloseable {
     private static final class Handlers {
         final Map<String, Object> modelInfo;
         private final Function<Path, Predictor.Answer> predict;
+        private final Explainer explain;
         private final Limits limits;
         private final Path scratch;
         private final String page;
         /** Requests in decoding/inference; the rest are told to retry. */
         private final Semaphore slots;
 
-        Handlers(Map<String, Object> modelInfo, Function<Path, Predictor.Answer> predict, Limits limits, Path scratch, String page) {
+        Handlers(Map<String, Object> modelInfo, Function<Path, Predictor.Answer> predict, Explainer explain, Limits limits,
+                 Path scratch, String page) {
             this.modelInfo = modelInfo;
             this.predict = predict;
+            this.explain = explain;
             this.limits = limits;
             this.scratch = scratch;
             this.page = page;
@@ -369,7 +401,9 @@ public final class PredictionServer implements AutoCloseable {
 
         void predict(RoutingContext ctx, WorkerExecutor workers) {
             Upload upload;
+            boolean heatmap;
             try {
+                heatmap = heatmapWanted(ctx);
                 upload = upload(ctx);
             } catch (Refusal r) {
                 error(ctx, r.status, r.getMessage());
@@ -383,7 +417,7 @@ public final class PredictionServer implements AutoCloseable {
             }
             workers.<Map<String, Object>>executeBlocking(promise -> {
                 try {
-                    promise.complete(answer(upload));
+                    promise.complete(answer(upload, heatmap)); // the heatmap, if asked for, within the same slot
                 } catch (Throwable t) {
                     promise.fail(t);
                 } finally {
@@ -398,6 +432,19 @@ public final class PredictionServer implements AutoCloseable {
                     ctx.fail(ar.cause());
                 }
             });
+        }
+
+        /** {@code ?heatmap=true|false} (absent: false); anything else is refused rather than guessed. */
+        private static boolean heatmapWanted(RoutingContext ctx) {
+            List<String> values = ctx.queryParam("heatmap");
+            if (values.isEmpty()) {
+                return false;
+            }
+            String v = values.get(values.size() - 1).toLowerCase(java.util.Locale.ROOT);
+            if (values.size() > 1 || !(v.equals("true") || v.equals("false"))) {
+                throw new Refusal(400, "heatmap must be given once as true or false (got " + values + ")");
+            }
+            return v.equals("true");
         }
 
         /** The image of a request: the raw body, or the one file part of a multipart form. */
@@ -422,8 +469,8 @@ public final class PredictionServer implements AutoCloseable {
             return new Upload("upload", null, body.getBytes());
         }
 
-        /** Runs on a worker: header check, then the same Predictor call as {@code predict}. */
-        private Map<String, Object> answer(Upload upload) throws IOException {
+        /** Runs on a worker: header check, then the same Predictor call as {@code predict}, then the heatmap if wanted. */
+        private Map<String, Object> answer(Upload upload, boolean heatmap) throws IOException {
             Path file = Files.createTempFile(scratch, "image-", ".tmp");
             Path named = null;
             try {
@@ -450,6 +497,9 @@ public final class PredictionServer implements AutoCloseable {
                 }
                 Map<String, Object> json = PredictionJson.of(a);
                 json.put("file", upload.name());
+                if (heatmap) {
+                    json.put(HEATMAP_FIELD, Base64.getEncoder().encodeToString(explain.overlayPng(named, a.predictedClass())));
+                }
                 return json;
             } finally {
                 Files.deleteIfExists(file);

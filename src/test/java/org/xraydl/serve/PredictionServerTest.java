@@ -9,6 +9,7 @@ import org.xraydl.cli.Main;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.data.Preprocessing;
+import org.xraydl.explain.HeatmapWriter;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.Predictor;
@@ -32,6 +33,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -43,6 +45,7 @@ import java.util.function.Function;
 import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -129,6 +132,43 @@ class PredictionServerTest {
             HttpResponse<String> multipart = post(s, "/predict", form.toByteArray(), "multipart/form-data; boundary=" + boundary);
             assertEquals(200, multipart.statusCode(), multipart.body());
             assertAnswer(expected, "chest.jpeg", json(multipart));
+        }
+    }
+
+    @Test
+    void withHeatmapTrueTheAnswerCarriesTheOverlayThatTheExplainApiDraws() throws Exception {
+        Path image = sampleImage("NORMAL");
+        Predictor.Answer expected = predictor.predict(image);
+        assertTrue(expected.ok());
+        // Independently of the server: the overlay predict --heatmaps writes for this file and the class decided at THRESHOLD.
+        Path direct = new HeatmapWriter(bundle, null, tmp.resolve("direct-heatmaps"))
+                .write(image, predictor.input(image), LABELS.indexOf(expected.predictedClass()), "direct.png");
+        byte[] directPng = Files.readAllBytes(direct);
+        BufferedImage uploaded = ImageIO.read(image.toFile());
+        byte[] bytes = Files.readAllBytes(image);
+        try (PredictionServer s = start(PredictionServer.Limits.defaults())) {
+            JsonNode plain = json(post(s, "/predict", bytes, "image/jpeg"));
+            assertAnswer(expected, "upload", plain);
+            assertFalse(plain.has(PredictionServer.HEATMAP_FIELD), "no heatmap unless asked: " + plain);
+            assertFalse(json(post(s, "/predict?heatmap=false", bytes, "image/jpeg")).has(PredictionServer.HEATMAP_FIELD));
+
+            HttpResponse<String> r = post(s, "/predict?heatmap=true", bytes, "image/jpeg");
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode withMap = json(r);
+            assertAnswer(expected, "upload", withMap);
+            assertEquals("heatmapPngBase64", PredictionServer.HEATMAP_FIELD);
+            byte[] png = Base64.getDecoder().decode(withMap.get(PredictionServer.HEATMAP_FIELD).asText()); // strict: no line breaks
+            assertEquals(137, png[0] & 0xff);
+            assertEquals("PNG", new String(png, 1, 3, StandardCharsets.US_ASCII));
+            BufferedImage overlay = ImageIO.read(new java.io.ByteArrayInputStream(png));
+            assertEquals(uploaded.getWidth(), overlay.getWidth());
+            assertEquals(uploaded.getHeight(), overlay.getHeight());
+            assertArrayEquals(directPng, png, "the server's overlay is the explain API's, byte for byte");
+            assertFalse(java.util.Arrays.equals(Files.readAllBytes(image), png), "an overlay, not the upload sent back");
+
+            assertError(post(s, "/predict?heatmap=yes", bytes, "image/jpeg"), 400, "heatmap must be given once as true or false");
+            assertError(post(s, "/predict?heatmap=true", "not an image".getBytes(StandardCharsets.UTF_8), "image/png"),
+                    422, "not a decodable image");
         }
     }
 
@@ -255,7 +295,8 @@ class PredictionServerTest {
         try (PredictionServer s = PredictionServer.start(bundle, THRESHOLD, held, "127.0.0.1", 0, new PredictionServer.Limits(10_000_000, 40_000_000, cap, 60))) {
             List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
             for (int i = 0; i < requests; i++) {
-                all.add(client.sendAsync(HttpRequest.newBuilder(URI.create(s.baseUrl() + "/predict"))
+                // Every other request asks for a heatmap: it counts against the same cap.
+                all.add(client.sendAsync(HttpRequest.newBuilder(URI.create(s.baseUrl() + (i % 2 == 0 ? "/predict" : "/predict?heatmap=true")))
                         .POST(HttpRequest.BodyPublishers.ofByteArray(image)).build(), HttpResponse.BodyHandlers.ofString()));
             }
             assertTrue(bothInside.await(2, TimeUnit.MINUTES), "two requests never reached inference");
@@ -285,6 +326,35 @@ class PredictionServerTest {
             assertEquals(requests - cap, Collections.frequency(codes, 503), codes.toString());
             assertEquals(cap, peak.get(), "never more than --max-concurrent in inference");
             assertEquals(200, post(s, "/predict", image, "image/jpeg").statusCode(), "slots are free again");
+        }
+    }
+
+    @Test
+    void aHeatmapBeingDrawnHoldsItsConcurrencySlot() throws Exception {
+        CountDownLatch drawing = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        PredictionServer.Explainer real = PredictionServer.overlayOfDecidedClass(bundle, THRESHOLD);
+        PredictionServer.Explainer held = (image, decided) -> {
+            drawing.countDown();
+            try {
+                release.await(2, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            return real.overlayPng(image, decided);
+        };
+        byte[] image = Files.readAllBytes(sampleImage("NORMAL"));
+        try (PredictionServer s = PredictionServer.start(bundle, THRESHOLD, predictor::predict, held, "127.0.0.1", 0,
+                new PredictionServer.Limits(10_000_000, 40_000_000, 1, 60))) {
+            CompletableFuture<HttpResponse<String>> withMap = client.sendAsync(HttpRequest.newBuilder(URI.create(s.baseUrl()
+                    + "/predict?heatmap=true")).POST(HttpRequest.BodyPublishers.ofByteArray(image)).build(), HttpResponse.BodyHandlers.ofString());
+            assertTrue(drawing.await(2, TimeUnit.MINUTES), "the heatmap was never drawn");
+            assertError(post(s, "/predict", image, "image/jpeg"), 503, "busy: 1 image(s) are being answered (--max-concurrent 1)");
+            release.countDown();
+            HttpResponse<String> r = withMap.get(2, TimeUnit.MINUTES);
+            assertEquals(200, r.statusCode(), r.body());
+            assertTrue(json(r).get(PredictionServer.HEATMAP_FIELD).asText().length() > 100);
+            assertEquals(200, post(s, "/predict", image, "image/jpeg").statusCode(), "the slot is free again");
         }
     }
 

@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A real headless Chromium opens the served page, picks an X-ray with the file input, and reads the
- * class and confidence the page shows; they must be the Predictor's for the same file. The screenshot
+ * class and confidence the page shows (they must be the Predictor's for the same file) and the Grad-CAM
+ * overlay it loads. The screenshot
  * goes to target/serve-browser/. Skipped only when chromium or chromedriver is not installed
  * (Debian: apt-get install chromium chromium-driver; .ci/run installs them).
  */
@@ -80,6 +81,15 @@ class ServeBrowserTest {
             Object previewLoaded = browser.executeScript(
                     "var i = document.getElementById('preview'); return i.complete ? i.naturalWidth : 0;");
             assertTrue(((Number) previewLoaded).intValue() > 100, "the uploaded image is shown");
+            // The Grad-CAM overlay arrives with the answer (a data: URL the page's CSP allows) and is decoded by the browser.
+            String heatmapLoaded = "var i = document.getElementById('heatmap'); return i.complete && i.src ? i.naturalWidth : 0;";
+            wait.until(d -> ((Number) ((ChromeDriver) d).executeScript(heatmapLoaded)).intValue() > 0);
+            java.awt.image.BufferedImage uploaded = javax.imageio.ImageIO.read(image.toFile());
+            assertEquals(uploaded.getWidth(), ((Number) browser.executeScript(heatmapLoaded)).intValue(), "overlay at the upload's size");
+            assertTrue(browser.findElement(By.id("heatmapBox")).isDisplayed());
+            assertTrue(browser.findElement(By.id("heatmap")).getAttribute("src").startsWith("data:image/png;base64,"));
+            assertEquals("Grad-CAM: where the evidence for " + expected.predictedClass() + " lies (red = strongest)",
+                    browser.findElement(By.id("heatmapCaption")).getText());
 
             File f = ((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE);
             Files.copy(f.toPath(), SHOTS.resolve("serve-page.png"), StandardCopyOption.REPLACE_EXISTING);
