@@ -48,7 +48,7 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
                 // A kill after last.zip and before best.zip leaves best.zip an epoch behind: last.zip is the best model.
                 checkpoint.save(dir.resolve(RunDirectory.BEST), false);
             }
-            RunDirectory.SplitFile s = dir.readSplit();
+            PatientSplit.Split s = RunDirectory.readSplit(dir.resolve(RunDirectory.SPLIT));
             List<LabeledImage> all = new ArrayList<>(s.train());
             all.addAll(s.validation());
             List<String> labels = List.copyOf(new TreeSet<>(all.stream().map(LabeledImage::label).toList()));
@@ -57,9 +57,9 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
                         + dir.resolve(RunDirectory.SPLIT) + " has " + labels + ": the run folder was changed by hand, start a new run");
             }
             Object root = checkpoint.provenance().get("dataRoot");
-            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), s.skipped(), List.of());
+            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), List.of(), List.of());
             dir.writeConfig(c); // the same run, perhaps with more epochs or another time budget
-            return new Resumption(dir, checkpoint, folder, new PatientSplit.Split(s.train(), s.validation()), history);
+            return new Resumption(dir, checkpoint, folder, s, history);
         } catch (RuntimeException e) {
             dir.close();
             throw e;
