@@ -93,22 +93,41 @@ public final class Charts {
         if (predictions != null && predictions.size() > 0) {
             written.add(write(rocChart(predictions, positive), runDir.resolve(ROC)));
         }
-        if (metrics != null && metrics.has("confusion") && metrics.has("labels")) {
-            List<String> labels = new ArrayList<>();
-            metrics.get("labels").forEach(n -> labels.add(n.asText()));
-            int k = labels.size();
-            int[][] confusion = new int[k][k];
-            for (int t = 0; t < k; t++) {
-                for (int q = 0; q < k; q++) {
-                    confusion[t][q] = metrics.get("confusion").get(t).get(q).asInt();
-                }
-            }
-            written.add(write(confusionChart(labels, confusion), runDir.resolve(CONFUSION)));
-        } else if (predictions != null && predictions.size() > 0) {
-            Metrics m = MetricsCalculator.compute(predictions, positive);
-            written.add(write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION)));
+        Confusion confusion = confusionOf(metrics);
+        if (confusion == null && predictions != null && predictions.size() > 0) {
+            confusion = confusionOf(predictions, positive);
+        }
+        if (confusion != null) {
+            written.add(write(confusionChart(confusion.labels(), confusion.counts()), runDir.resolve(CONFUSION)));
         }
         return written;
+    }
+
+    /** A confusion matrix: {@code counts[t][q]} images of true class {@code t} predicted as {@code q}, both in label order. */
+    public record Confusion(List<String> labels, int[][] counts) {
+    }
+
+    /** The confusion matrix a metrics.json holds, or null when it holds none (no file, or no labels/confusion in it). */
+    public static Confusion confusionOf(JsonNode metrics) {
+        if (metrics == null || !metrics.has("confusion") || !metrics.has("labels")) {
+            return null;
+        }
+        List<String> labels = new ArrayList<>();
+        metrics.get("labels").forEach(n -> labels.add(n.asText()));
+        int k = labels.size();
+        int[][] counts = new int[k][k];
+        for (int t = 0; t < k; t++) {
+            for (int q = 0; q < k; q++) {
+                counts[t][q] = metrics.get("confusion").get(t).get(q).asInt();
+            }
+        }
+        return new Confusion(labels, counts);
+    }
+
+    /** The confusion matrix of predictions, as {@link MetricsCalculator} counts it. */
+    public static Confusion confusionOf(Predictions predictions, String positive) {
+        Metrics m = MetricsCalculator.compute(predictions, positive);
+        return new Confusion(m.labels(), m.confusion());
     }
 
     /**
@@ -123,8 +142,8 @@ public final class Charts {
             }
             if (best != null && best.size() > 0) {
                 write(rocChart(best, positive), runDir.resolve(ROC));
-                Metrics m = MetricsCalculator.compute(best, positive);
-                write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION));
+                Confusion c = confusionOf(best, positive);
+                write(confusionChart(c.labels(), c.counts()), runDir.resolve(CONFUSION));
             }
         } catch (RuntimeException e) {
             log.warn("could not draw the charts in {}: {}", runDir, e.toString());
