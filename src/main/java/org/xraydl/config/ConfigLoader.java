@@ -118,6 +118,38 @@ public final class ConfigLoader {
                 "engine must be local or spark, got " + c.engine());
         require(java.util.Set.of("shared", "averaging").contains(c.trainingMaster()),
                 "trainingMaster must be shared (gradient sharing) or averaging (parameter averaging), got " + c.trainingMaster());
+        validateOptimization(c);
+    }
+
+    /** The optimizer / lrSchedule keys (model/Optimization builds them). */
+    private static void validateOptimization(RunConfig c) {
+        require(java.util.Set.of("adam", "adamw", "sgd").contains(c.optimizer()),
+                "optimizer must be adam, adamw or sgd, got " + c.optimizer());
+        require(c.weightDecay() >= 0, "weightDecay must be >= 0, got " + c.weightDecay());
+        require(c.momentum() >= 0 && c.momentum() < 1, "momentum must be in [0, 1), got " + c.momentum());
+        require(c.adamBeta1() >= 0 && c.adamBeta1() < 1, "adamBeta1 must be in [0, 1), got " + c.adamBeta1());
+        require(c.adamBeta2() >= 0 && c.adamBeta2() < 1, "adamBeta2 must be in [0, 1), got " + c.adamBeta2());
+        require(java.util.Set.of("constant", "onecycle", "cosine", "step").contains(c.lrSchedule()),
+                "lrSchedule must be constant, onecycle, cosine or step, got " + c.lrSchedule());
+        switch (c.lrSchedule()) {
+            case "onecycle" -> {
+                require(c.lrMax() > c.learningRate(), "lrSchedule onecycle needs lrMax > learningRate, got lrMax "
+                        + c.lrMax() + " and learningRate " + c.learningRate());
+                require(c.lrMin() > 0 && c.lrMin() <= c.learningRate(), "lrSchedule onecycle needs lrMin in (0, learningRate], got " + c.lrMin());
+                require(c.annealFraction() > 0 && c.annealFraction() < 0.5, "annealFraction must be in (0, 0.5), got " + c.annealFraction());
+            }
+            case "cosine" -> {
+                require(c.lrMin() >= 0 && c.lrMin() < c.learningRate(), "lrSchedule cosine needs lrMin in [0, learningRate), got " + c.lrMin());
+                require(c.warmupEpochs() >= 0 && c.warmupEpochs() < c.epochs(), "warmupEpochs must be >= 0 and shorter than the run ("
+                        + c.epochs() + " epochs), got " + c.warmupEpochs());
+            }
+            case "step" -> {
+                require(c.stepEvery() >= 1, "stepEvery must be at least 1 epoch, got " + c.stepEvery());
+                require(c.stepGamma() > 0 && c.stepGamma() <= 1, "stepGamma must be in (0, 1], got " + c.stepGamma());
+            }
+            default -> {
+            }
+        }
     }
 
     private static void require(boolean ok, String message) {

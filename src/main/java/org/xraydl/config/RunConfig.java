@@ -45,6 +45,27 @@ public record RunConfig(
         @JsonProperty("epochs") int epochs,
         @JsonProperty("batchSize") int batchSize,
         @JsonProperty("learningRate") double learningRate,
+        /* Optimiser and learning-rate schedule, validated in ConfigLoader, built by model/Optimization.
+           adam | adamw (decoupled weight decay) | sgd (Nesterov momentum when momentum > 0) */
+        @JsonProperty("optimizer") String optimizer,
+        /* Weight decay on weights (not biases): decoupled for adamw, L2 on the gradient for adam and sgd. */
+        @JsonProperty("weightDecay") double weightDecay,
+        @JsonProperty("momentum") double momentum,
+        @JsonProperty("adamBeta1") double adamBeta1,
+        @JsonProperty("adamBeta2") double adamBeta2,
+        /* constant | onecycle | cosine | step, counted in iterations (resumable). */
+        @JsonProperty("lrSchedule") String lrSchedule,
+        /* onecycle: peak rate. */
+        @JsonProperty("lrMax") double lrMax,
+        /* onecycle and cosine: final rate (cosine: also where warm-up starts). */
+        @JsonProperty("lrMin") double lrMin,
+        /* cosine: epochs (fractions allowed) of linear warm-up to learningRate. */
+        @JsonProperty("warmupEpochs") double warmupEpochs,
+        /* onecycle: fraction of the run, at its end, that decays from learningRate to lrMin. */
+        @JsonProperty("annealFraction") double annealFraction,
+        /* step: multiply the rate by stepGamma every stepEvery epochs. */
+        @JsonProperty("stepEvery") int stepEvery,
+        @JsonProperty("stepGamma") double stepGamma,
         /* none | balanced: weight the loss by inverse class frequency of the training split. */
         @JsonProperty("classWeights") String classWeights,
         @JsonProperty("seed") long seed,

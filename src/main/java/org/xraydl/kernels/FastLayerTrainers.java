@@ -11,8 +11,6 @@ import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
 import org.deeplearning4j.parallelism.trainer.SymmetricTrainer;
 import org.deeplearning4j.parallelism.trainer.Trainer;
 
-import java.lang.reflect.Field;
-
 /**
  * ParallelWrapper's trainer factories, changed in one respect: each worker's replica (a fresh
  * ComputationGraph built from the configuration, so with DL4J's own layer code) gets the
@@ -27,17 +25,12 @@ public final class FastLayerTrainers {
      * Replaces the wrapper's trainer factory. Must run after {@code build()} and before the first
      * {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
      * {@code ParallelWrapper.Builder.build()} overwrites any {@code trainerFactory(...)} with the
-     * default of the training mode, so the builder option cannot be used.
+     * default of the training mode, so the builder option cannot be used; the wrapper's public
+     * setter (no reflection) can.
      */
     public static void install(ParallelWrapper wrapper, ParallelWrapper.TrainingMode mode) {
         TrainerContext context = mode == ParallelWrapper.TrainingMode.AVERAGING ? new Averaging() : new SharedGradients();
-        try {
-            Field f = ParallelWrapper.class.getDeclaredField("trainerContext");
-            f.setAccessible(true);
-            f.set(wrapper, context);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("cannot set ParallelWrapper's trainer factory (DL4J version other than 1.0.0-M2.1?)", e);
-        }
+        wrapper.setTrainerContext(context);
     }
 
     private static void engage(Model replica) {

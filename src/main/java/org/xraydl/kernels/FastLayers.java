@@ -13,6 +13,7 @@ import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 
 import java.lang.reflect.Field;
+import java.util.Optional;
 import java.util.function.Function;
 import java.util.function.Predicate;
 
@@ -24,23 +25,20 @@ import java.util.function.Predicate;
  *   <li>trainable ReLU activation layers run as {@link FastReluLayer};</li>
  *   <li>2-D max and average pooling layers run as {@link FastPoolingLayer}.</li>
  * </ul>
- * DL4J creates helpers and layer objects when a network is initialised and offers no setter, so
- * this sets the fields DL4J itself uses (the layer's {@code helper}, the vertex's {@code layer} as
- * {@code LayerVertex.setLayerAsFrozen} does, and the graph's layer array). Call it on every network
- * the pipeline builds, loads, clones or replicates; a network it does not reach runs DL4J's own
- * code, which computes the same values, more slowly. CPU backend only: other backends keep theirs.
- * {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false}, {@code -D}{@value #FAST_RELU_PROPERTY}
- * {@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}{@code =false} keep DL4J's versions (for
- * A/B comparisons).
+ * DL4J creates helpers and layer objects when a network is initialised and offers no setter for
+ * two of them, so this sets the fields DL4J itself uses (the layer's {@code helper} and the graph's
+ * layer array, see {@link Dl4jHooks}; the vertex's layer has a public setter). If a DL4J version lacks
+ * one of those fields, the fast layers that need it stay off, with one warning, and the network runs
+ * DL4J's own layers. Call it on every network the pipeline builds, loads, clones or replicates; a
+ * network it does not reach runs DL4J's own code, which computes the same values, more slowly. CPU
+ * backend only: other backends keep theirs. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false},
+ * {@code -D}{@value #FAST_RELU_PROPERTY}{@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}
+ * {@code =false} keep DL4J's versions (for A/B comparisons).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
     public static final String FAST_RELU_PROPERTY = "xraydl.fastRelu";
     public static final String FAST_POOLING_PROPERTY = "xraydl.fastPooling";
-
-    private static final Field BN_HELPER = field(BatchNormalization.class, "helper");
-    private static final Field VERTEX_LAYER = field(LayerVertex.class, "layer");
-    private static final Field GRAPH_LAYERS = field(ComputationGraph.class, "layers");
 
     private FastLayers() {
     }
@@ -50,28 +48,37 @@ public final class FastLayers {
     }
 
     public static Engaged engage(ComputationGraph net) {
+        return engage(net, Dl4jHooks.standard());
+    }
+
+    /** {@link #engage(ComputationGraph)} through the given hooks; a lever that is switched off does not look its hook up. */
+    static Engaged engage(ComputationGraph net, Dl4jHooks hooks) {
         if (!NativeHelpers.isCpuBackend()) {
             return new Engaged(0, 0, 0);
         }
-        int bn = enabled(FAST_BATCH_NORM_PROPERTY) ? engageBatchNorm(net) : 0;
-        int relu = !enabled(FAST_RELU_PROPERTY) ? 0 : replaceLayers(net, ActivationLayer.class,
+        int bn = !enabled(FAST_BATCH_NORM_PROPERTY) ? 0
+                : hooks.batchNormHelper().map(helperField -> engageBatchNorm(net, helperField)).orElse(0);
+        boolean relu = enabled(FAST_RELU_PROPERTY);
+        boolean pooling = enabled(FAST_POOLING_PROPERTY);
+        Optional<Field> graphLayers = relu || pooling ? hooks.graphLayers() : Optional.empty();
+        int reluLayers = !relu ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, ActivationLayer.class,
                 old -> FastReluLayer.isPlainRelu(old.layerConf().getActivationFn()),
-                old -> new FastReluLayer(old.conf(), net.getConfiguration().getDataType()));
-        int pooling = !enabled(FAST_POOLING_PROPERTY) ? 0 : replaceLayers(net, SubsamplingLayer.class,
+                old -> new FastReluLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
+        int poolingLayers = !pooling ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, SubsamplingLayer.class,
                 old -> FastPoolingLayer.handles(old.layerConf()),
-                old -> new FastPoolingLayer(old.conf(), net.getConfiguration().getDataType()));
-        return new Engaged(bn, relu, pooling);
+                old -> new FastPoolingLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
+        return new Engaged(bn, reluLayers, poolingLayers);
     }
 
     private static boolean enabled(String property) {
         return Boolean.parseBoolean(System.getProperty(property, "true"));
     }
 
-    private static int engageBatchNorm(ComputationGraph net) {
+    private static int engageBatchNorm(ComputationGraph net, Field helperField) {
         int switched = 0;
         for (Layer l : net.getLayers()) {
             if (insideFrozen(l) instanceof BatchNormalization bn && bn.getHelper() instanceof MKLDNNBatchNormHelper) {
-                set(BN_HELPER, bn, new FastBatchNormHelper(net.params().dataType()));
+                set(helperField, bn, new FastBatchNormHelper(net.params().dataType()));
                 switched++;
             }
         }
@@ -90,12 +97,13 @@ public final class FastLayers {
     /**
      * Replaces each layer object of exactly class {@code type} (so not frozen wrappers, whose layers run
      * in inference mode, nor a replacement already made) that {@code accept}s, by {@code replacement}:
-     * in its vertex, as {@code LayerVertex.setLayerAsFrozen} does, and in the graph's layer array.
-     * Only for layers without parameters, so nothing else (flattened parameters, updater) refers to them.
+     * in its vertex, as {@code LayerVertex.setLayerAsFrozen} does, and in the graph's layer array
+     * ({@code layersField}). Only for layers without parameters, so nothing else (flattened parameters,
+     * updater) refers to them.
      */
-    private static <L extends AbstractLayer<?>> int replaceLayers(ComputationGraph net, Class<L> type, Predicate<L> accept,
-                                                                  Function<L, L> replacement) {
-        Layer[] layers = (Layer[]) get(GRAPH_LAYERS, net);
+    private static <L extends AbstractLayer<?>> int replaceLayers(ComputationGraph net, Field layersField, Class<L> type,
+                                                                  Predicate<L> accept, Function<L, L> replacement) {
+        Layer[] layers = (Layer[]) get(layersField, net);
         int switched = 0;
         for (GraphVertex v : net.getVertices()) {
             if (!(v instanceof LayerVertex lv) || lv.getLayer().getClass() != type || lv.getLayer().numParams() != 0) {
@@ -108,7 +116,7 @@ public final class FastLayers {
             L fast = replacement.apply(old);
             fast.setIndex(old.getIndex());
             fast.setListeners(old.getListeners());
-            set(VERTEX_LAYER, lv, fast);
+            lv.setLayer(fast);
             for (int i = 0; i < layers.length; i++) {
                 if (layers[i] == old) {
                     layers[i] = fast;
@@ -117,16 +125,6 @@ public final class FastLayers {
             switched++;
         }
         return switched;
-    }
-
-    private static Field field(Class<?> owner, String name) {
-        try {
-            Field f = owner.getDeclaredField(name);
-            f.setAccessible(true);
-            return f;
-        } catch (NoSuchFieldException e) {
-            throw new IllegalStateException(owner.getName() + " has no field '" + name + "': FastLayers needs DL4J 1.0.0-M2.1", e);
-        }
     }
 
     private static Object get(Field f, Object target) {

@@ -14,7 +14,6 @@ import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
-import org.nd4j.linalg.learning.config.Adam;
 
 /**
  * Builds a DenseNet trunk as a DL4J ComputationGraph (DL4J's zoo has none). Vertex names follow
@@ -33,10 +32,9 @@ public final class DenseNetBuilder {
 
     /** Returns the graph builder with the trunk added; the caller adds the head and builds. */
     public static ComputationGraphConfiguration.GraphBuilder trunk(DenseNetSpec spec, int imageSize, int channels,
-                                                                  long seed, double learningRate) {
-        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder()
+                                                                  long seed, Optimization optimization) {
+        ComputationGraphConfiguration.GraphBuilder g = optimization.applyTo(new NeuralNetConfiguration.Builder())
                 .seed(seed)
-                .updater(new Adam(learningRate))
                 .weightInit(WeightInit.RELU)
                 .convolutionMode(ConvolutionMode.Same)
                 .graphBuilder()
@@ -85,10 +83,16 @@ public final class DenseNetBuilder {
         return g;
     }
 
-    /** A DenseNet with the given head, initialised (random weights). */
+    /** A DenseNet with the given head, initialised (random weights), trained by Adam at a constant rate. */
     public static ComputationGraph build(DenseNetSpec spec, int imageSize, int channels, long seed,
                                          double learningRate, HeadSpec head) {
-        ComputationGraphConfiguration.GraphBuilder g = trunk(spec, imageSize, channels, seed, learningRate);
+        return build(spec, imageSize, channels, seed, Optimization.adam(learningRate), head);
+    }
+
+    /** A DenseNet with the given head, initialised (random weights). */
+    public static ComputationGraph build(DenseNetSpec spec, int imageSize, int channels, long seed,
+                                         Optimization optimization, HeadSpec head) {
+        ComputationGraphConfiguration.GraphBuilder g = trunk(spec, imageSize, channels, seed, optimization);
         Heads.addTo(g, FEATURES, spec.outputChannels(), head);
         ComputationGraph net = new ComputationGraph(g.build());
         net.init();

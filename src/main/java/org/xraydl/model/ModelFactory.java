@@ -11,8 +11,9 @@ import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.transferlearning.FineTuneConfiguration;
 import org.deeplearning4j.nn.transferlearning.TransferLearning;
+import org.deeplearning4j.util.NetworkUtils;
 import org.deeplearning4j.zoo.model.VGG16;
-import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.schedule.ISchedule;
 import org.xraydl.UserError;
 import org.xraydl.config.RunConfig;
 
@@ -31,21 +32,29 @@ public final class ModelFactory {
     private ModelFactory() {
     }
 
+    /** For lrSchedule constant (tests, benchmarks): no schedule needs the number of batches. */
     public static ComputationGraph create(RunConfig c, int numClasses, double[] classWeights) {
+        return create(c, numClasses, classWeights, 0);
+    }
+
+    /** @param iterationsPerEpoch training batches per epoch, for the learning-rate schedule ({@link Optimization#iterationsPerEpoch}) */
+    public static ComputationGraph create(RunConfig c, int numClasses, double[] classWeights, int iterationsPerEpoch) {
         NativeHelpers.ensureConfigured(); // oneDNN layer helpers: decided when the layers are created
         String model = c.model().toLowerCase(Locale.ROOT);
         HeadSpec head = new HeadSpec(c.headHidden(), c.headDropout(), numClasses, classWeights);
+        Optimization opt = Optimization.from(c, iterationsPerEpoch);
         ComputationGraph net = switch (model) {
-            case "vgg16" -> vgg16(c, head);
-            case "densenet121" -> densenet(c, DenseNetSpec.densenet121(), head);
-            case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head);
+            case "vgg16" -> vgg16(c, head, opt);
+            case "densenet121" -> densenet(c, DenseNetSpec.densenet121(), head, opt);
+            case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head, opt);
             default -> throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
         };
+        opt.fixRegularization(net);
         FastLayers.engage(net);
         return net;
     }
 
-    static ComputationGraph vgg16(RunConfig c, HeadSpec head) {
+    static ComputationGraph vgg16(RunConfig c, HeadSpec head, Optimization opt) {
         VGG16 zoo = VGG16.builder().numClasses(1000).seed((int) c.seed())
                 .inputShape(new int[]{3, c.imageSize(), c.imageSize()}).build();
         ComputationGraph base;
@@ -69,7 +78,7 @@ public final class ModelFactory {
             throw new UserError("weights " + weights + " are not a VGG16 graph (no dense layer before the output " + output + ")");
         }
         TransferLearning.GraphBuilder tl = new TransferLearning.GraphBuilder(base)
-                .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Adam(c.learningRate())).seed(c.seed()).build())
+                .fineTuneConfiguration(opt.applyTo(new FineTuneConfiguration.Builder()).seed(c.seed()).build())
                 .removeVertexAndConnections(output);
         if (c.trunkFrozen()) {
             tl.setFeatureExtractor(lastDense); // conv trunk + fc1 + fc2, as in the paper
@@ -78,8 +87,8 @@ public final class ModelFactory {
         return tl.build();
     }
 
-    static ComputationGraph densenet(RunConfig c, DenseNetSpec spec, HeadSpec head) {
-        ComputationGraph net = DenseNetBuilder.build(spec, c.imageSize(), 3, c.seed(), c.learningRate(), head);
+    static ComputationGraph densenet(RunConfig c, DenseNetSpec spec, HeadSpec head, Optimization opt) {
+        ComputationGraph net = DenseNetBuilder.build(spec, c.imageSize(), 3, c.seed(), opt, head);
         String weights = c.weights();
         if ("imagenet".equalsIgnoreCase(weights)) {
             throw new UserError("the DL4J zoo has no DenseNet ImageNet weights: download Keras' DenseNet121 weights "
@@ -88,17 +97,36 @@ public final class ModelFactory {
             WeightFiles.copyInto(Path.of(weights), net, Heads.PREFIX);
         }
         if (c.trunkFrozen()) {
-            net = freezeUpTo(net, DenseNetBuilder.FEATURES, c);
+            net = freezeUpTo(net, DenseNetBuilder.FEATURES, opt, c.seed());
         }
         return net;
     }
 
+    /**
+     * On resume: the learning-rate schedule of the config (whose epochs may have been raised) over the
+     * saved network's trainable layers. Keeps the updater state; the network's iteration count, saved in
+     * its zip, says where the schedule continues. No-op for lrSchedule constant.
+     */
+    public static void reschedule(ComputationGraph net, RunConfig c, int iterationsPerEpoch) {
+        ISchedule schedule = Optimization.schedule(c, iterationsPerEpoch);
+        if (schedule != null) {
+            NetworkUtils.setLearningRate(net, schedule);
+        }
+    }
+
     /** Freezes {@code vertex} and everything before it (parameters and batch-norm statistics). */
     public static ComputationGraph freezeUpTo(ComputationGraph net, String vertex, RunConfig c) {
-        return new TransferLearning.GraphBuilder(net)
-                .fineTuneConfiguration(new FineTuneConfiguration.Builder().updater(new Adam(c.learningRate())).seed(c.seed()).build())
+        return freezeUpTo(net, vertex, Optimization.from(c, 0), c.seed());
+    }
+
+    /** As above; {@code opt} is the updater and weight decay of the layers left trainable. */
+    public static ComputationGraph freezeUpTo(ComputationGraph net, String vertex, Optimization opt, long seed) {
+        ComputationGraph frozen = new TransferLearning.GraphBuilder(net)
+                .fineTuneConfiguration(opt.applyTo(new FineTuneConfiguration.Builder()).seed(seed).build())
                 .setFeatureExtractor(vertex)
                 .build();
+        opt.fixRegularization(frozen);
+        return frozen;
     }
 
     /** The vertex the trunk ends at (the input of the first head layer). */

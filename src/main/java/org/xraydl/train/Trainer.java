@@ -22,6 +22,7 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
+import org.xraydl.model.Optimization;
 import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
@@ -91,11 +92,13 @@ public final class Trainer {
                 throw new UserError("--resume " + o.resume() + " was trained on labels " + resumed.preprocessing().labels() + ", the data has " + labels);
             }
             net = resumed.network();
+            ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, split.train().size())); // --epochs may have grown
             dir = RunDirectory.existing(o.resume().toAbsolutePath().getParent());
             history.addAll(dir.readHistory());
             log.info("resuming {} after epoch {}", dir.path(), history.size());
         } else {
-            net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels));
+            net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels),
+                    Optimization.iterationsPerEpoch(c, split.train().size()));
             dir = RunDirectory.create(c);
             dir.writeConfig(c);
             dir.writeLabels(labels);

@@ -63,6 +63,29 @@ class ConfigLoaderTest {
         assertOneLine(() -> ConfigLoader.load(null, Map.of("epochs", "many")), "invalid configuration");
     }
 
+    @Test
+    void optimizerAndScheduleKeysAreValidatedInOneLine() {
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("optimizer", "rmsprop")), "optimizer must be adam, adamw or sgd");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("weightDecay", -1e-4)), "weightDecay must be >= 0");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("optimizer", "sgd", "momentum", 1.0)), "momentum must be in [0, 1)");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("lrSchedule", "linear")), "lrSchedule must be constant, onecycle, cosine or step");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("lrSchedule", "cosine", "epochs", 4, "warmupEpochs", 4)),
+                "warmupEpochs must be >= 0 and shorter than the run (4 epochs)");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("lrSchedule", "onecycle", "learningRate", 0.01, "lrMax", 0.005)),
+                "lrSchedule onecycle needs lrMax > learningRate");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("lrSchedule", "step", "stepGamma", 1.5)), "stepGamma must be in (0, 1]");
+        // The defaults keep the original recipe, and a chosen recipe is part of the run's config snapshot.
+        RunConfig d = ConfigLoader.load(null, Map.of());
+        assertEquals("adam", d.optimizer());
+        assertEquals("constant", d.lrSchedule());
+        assertEquals(0.0, d.weightDecay());
+        RunConfig r = ConfigLoader.load(null, Map.of("optimizer", "adamw", "weightDecay", 1e-4, "lrSchedule", "onecycle",
+                "learningRate", 0.001, "lrMax", 0.002));
+        String yaml = ConfigLoader.toYaml(r);
+        assertTrue(yaml.contains("optimizer: \"adamw\"") || yaml.contains("optimizer: adamw"), yaml);
+        assertTrue(yaml.contains("lrMax: 0.002"), yaml);
+    }
+
     private static void assertOneLine(org.junit.jupiter.api.function.Executable ex, String expected) {
         UserError e = assertThrows(UserError.class, ex);
         assertTrue(e.getMessage().contains(expected), e.getMessage());
