@@ -6,6 +6,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.Versions;
 import org.xraydl.kernels.FastBatchNormHelper;
 import org.xraydl.kernels.HelperReport;
 
@@ -17,7 +18,7 @@ import java.util.Map;
 
 /** Times one {@link Workload}: build, warm up, then a timed loop; random float32 input, NCHW. */
 public final class Benchmark {
-    public static final String ENGINE = "dl4j 1.0.0-M2.1";
+    public static final String ENGINE = "dl4j " + Versions.dl4j();
     public static final long SEED = 0;
 
     private Benchmark() {

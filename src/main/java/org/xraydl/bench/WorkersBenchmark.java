@@ -3,7 +3,6 @@ package org.xraydl.bench;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
@@ -70,7 +69,7 @@ public final class WorkersBenchmark {
             double seconds;
             String engineName;
             try (TrainingEngine engine = n == 1 ? new LocalEngine()
-                    : new ParallelWrapperEngine(n, ParallelWrapper.TrainingMode.AVERAGING)) {
+                    : new ParallelWrapperEngine(n)) {
                 engineName = engine.name();
                 engine.start(net, List.of());
                 // warm-up: one batch per worker (JIT, workspaces, replicas)

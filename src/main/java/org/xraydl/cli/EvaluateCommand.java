@@ -1,6 +1,7 @@
 package org.xraydl.cli;
 
 import org.xraydl.UserError;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
@@ -12,7 +13,6 @@ import org.xraydl.model.io.ModelBundle;
 import org.xraydl.report.ConsoleTable;
 import org.xraydl.run.JsonReports;
 import org.xraydl.run.RunDirectory;
-import org.xraydl.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -50,7 +50,7 @@ public class EvaluateCommand implements Callable<Integer> {
         }
         Predictions p = Evaluator.predict(bundle.network(),
                 ImageIterators.evaluation(folder.images(), bundle.preprocessing(), batch), bundle.preprocessing().labels());
-        Metrics m = MetricsCalculator.compute(p, Trainer.POSITIVE);
+        Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE);
         System.out.print(ConsoleTable.metrics("Evaluation of " + model + " on " + folder.root(), m));
         if (!folder.skipped().isEmpty()) {
             System.out.println("skipped unreadable images: " + folder.skipped().size());

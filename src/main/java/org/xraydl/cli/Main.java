@@ -1,6 +1,7 @@
 package org.xraydl.cli;
 
 import org.xraydl.UserError;
+import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -19,6 +20,8 @@ public class Main implements Runnable {
 
     /** Runs a command and returns its exit code; never calls System.exit (tests use this). */
     public static int run(String... args) {
+        // Before anything creates an ObjectInputStream: the JDK accepts a filter factory only then.
+        DeserializationGuard.install();
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             Throwable t = ex;

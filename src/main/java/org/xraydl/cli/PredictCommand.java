@@ -2,7 +2,6 @@ package org.xraydl.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import org.xraydl.UserError;
-import org.xraydl.config.ConfigLoader;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.predict.Predictor;
 import picocli.CommandLine.Command;

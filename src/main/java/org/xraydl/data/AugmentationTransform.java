@@ -1,5 +1,7 @@
 package org.xraydl.data;
 
+import org.bytedeco.opencv.opencv_core.Mat;
+
 import org.datavec.image.data.ImageWritable;
 import org.datavec.image.transform.BaseImageTransform;
 import org.datavec.image.transform.FlipImageTransform;
@@ -17,6 +19,13 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
     private final RandomResizedCropTransform crop;
     private final FlipImageTransform horizontalFlip = new FlipImageTransform(1);
     private final boolean flip;
+    /** Before rotation, so the whole chain sees what an 8-bit copy of the image would give. */
+    private final MatTransform eightBit = new MatTransform(null) {
+        @Override
+        protected Mat transform(Mat image, Random random) {
+            return image;
+        }
+    };
 
     public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip) {
         super(random);
@@ -30,7 +39,7 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
         if (image == null) {
             return null;
         }
-        ImageWritable out = image;
+        ImageWritable out = eightBit.transform(image, random);
         if (rotate != null) {
             out = rotate.transform(out, random);
         }

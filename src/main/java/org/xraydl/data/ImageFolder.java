@@ -7,9 +7,11 @@ import java.util.TreeMap;
 
 /**
  * The result of scanning a data folder: the class folder root actually used, the sorted
- * labels, the readable images, and the files that were skipped as unreadable.
+ * labels, the readable images, the files that were skipped as unreadable, and the files left out
+ * for an unsupported extension.
  */
-public record ImageFolder(Path root, List<String> labels, List<LabeledImage> images, List<Path> skipped) {
+public record ImageFolder(Path root, List<String> labels, List<LabeledImage> images, List<Path> skipped,
+                          List<Path> unsupported) {
 
     public Map<String, Integer> countsPerLabel() {
         return countPerLabel(images);

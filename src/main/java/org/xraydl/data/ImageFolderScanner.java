@@ -1,7 +1,5 @@
 package org.xraydl.data;
 
-import org.bytedeco.opencv.global.opencv_imgcodecs;
-import org.bytedeco.opencv.opencv_core.Mat;
 import org.xraydl.UserError;
 
 import java.io.IOException;
@@ -27,6 +25,7 @@ import java.util.stream.Stream;
  * {@code preferredSplit}), class folders in any letter case.
  */
 public final class ImageFolderScanner {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ImageFolderScanner.class);
     public static final Set<String> IMAGE_EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp");
     private static final Set<String> SPLIT_NAMES = Set.of("train", "test", "val");
 
@@ -44,10 +43,12 @@ public final class ImageFolderScanner {
         }
         Path root = resolveRoot(dir.toAbsolutePath().normalize(), preferredSplit);
         Map<String, List<Path>> byLabel = new HashMap<>();
+        List<Path> unsupported = new ArrayList<>();
         for (Path classDir : subfolders(root)) {
+            unsupported.addAll(unsupportedFiles(classDir));
             List<Path> files = imageFiles(classDir);
             if (!files.isEmpty()) {
-                byLabel.computeIfAbsent(classDir.getFileName().toString().toUpperCase(Locale.ROOT),
+                byLabel.computeIfAbsent(ClassLabels.ofFolder(classDir.getFileName().toString()),
                         k -> new ArrayList<>()).addAll(files);
             }
         }
@@ -59,9 +60,10 @@ public final class ImageFolderScanner {
             throw new UserError("only one class (" + byLabel.keySet().iterator().next() + ") found in " + root
                     + ": a classifier needs at least two class subfolders, e.g. NORMAL/ and PNEUMONIA/");
         }
-        List<String> labels = new ArrayList<>(new TreeSet<>(byLabel.keySet()));
+        List<String> labels = ClassLabels.ordered(byLabel.keySet());
         List<LabeledImage> images = new ArrayList<>();
         List<Path> bad = new ArrayList<>();
+        String firstProblem = null;
         for (String label : labels) {
             List<Path> files = byLabel.get(label);
             files.sort(Comparator.comparing(Path::toString));
@@ -70,7 +72,9 @@ public final class ImageFolderScanner {
                 if (maxPerClass > 0 && taken >= maxPerClass) {
                     break;
                 }
-                if (!isDecodable(f)) {
+                String problem = ImageChecks.problem(f);
+                if (problem != null) {
+                    firstProblem = firstProblem == null ? problem : firstProblem;
                     bad.add(f);
                     continue;
                 }
@@ -79,35 +83,58 @@ public final class ImageFolderScanner {
             }
         }
         if (!bad.isEmpty() && !skipBad) {
-            throw new UserError("cannot decode image " + bad.get(0) + (bad.size() > 1 ? " (and " + (bad.size() - 1) + " more)" : "")
-                    + ": remove or replace it, or pass --skip-bad to skip unreadable images and count them in the report");
+            throw new UserError("unusable image " + bad.get(0) + ": " + firstProblem + (bad.size() > 1 ? " (and " + (bad.size() - 1) + " more)" : "")
+                    + "; remove or replace it, or pass --skip-bad to skip unreadable images and count them in the report");
         }
-        return new ImageFolder(root, List.copyOf(labels), List.copyOf(images), List.copyOf(bad));
+        String left = unsupportedSummary(unsupported, root);
+        if (left != null) {
+            log.warn(left);
+        }
+        return new ImageFolder(root, List.copyOf(labels), List.copyOf(images), List.copyOf(bad), List.copyOf(unsupported));
     }
 
-    /** True when OpenCV (the decoder DataVec uses) can decode the file. */
+    /** True when the file can be used: readable, complete, and decodable by OpenCV (the decoder DataVec uses). */
     public static boolean isDecodable(Path f) {
-        try {
-            if (Files.size(f) == 0) {
-                return false;
-            }
-        } catch (IOException e) {
-            return false;
-        }
-        Mat m = opencv_imgcodecs.imread(f.toString(), opencv_imgcodecs.IMREAD_REDUCED_GRAYSCALE_8);
-        try {
-            return m != null && !m.empty();
-        } finally {
-            if (m != null) {
-                m.close();
-            }
-        }
+        return ImageChecks.problem(f) == null;
     }
 
+    /** True for a visible file with a supported extension ({@link #IMAGE_EXTENSIONS}, the one list train, evaluate and predict use). */
     public static boolean isImageFile(Path p) {
-        String n = p.getFileName().toString();
-        int dot = n.lastIndexOf('.');
-        return !n.startsWith(".") && dot > 0 && IMAGE_EXTENSIONS.contains(n.substring(dot + 1).toLowerCase(Locale.ROOT));
+        return !p.getFileName().toString().startsWith(".") && IMAGE_EXTENSIONS.contains(ImageChecks.extension(p));
+    }
+
+    /** The supported extensions for messages: ".bmp/.jpeg/.jpg/.png". */
+    public static String supportedList() {
+        return new TreeSet<>(IMAGE_EXTENSIONS).stream().map(e -> "." + e).collect(java.util.stream.Collectors.joining("/"));
+    }
+
+    /**
+     * One line about visible files that were left out for their extension, e.g. "3 files with an
+     * unsupported extension (.gif: 2, .tif: 1) were left out under DIR; supported: ...", or null if none.
+     */
+    public static String unsupportedSummary(List<Path> unsupported, Path where) {
+        if (unsupported.isEmpty()) {
+            return null;
+        }
+        Map<String, Integer> byExt = new java.util.TreeMap<>();
+        for (Path p : unsupported) {
+            String ext = ImageChecks.extension(p);
+            byExt.merge(ext.isEmpty() ? "(none)" : "." + ext, 1, Integer::sum);
+        }
+        StringBuilder s = new StringBuilder();
+        byExt.forEach((k, v) -> s.append(s.length() == 0 ? "" : ", ").append(k).append(": ").append(v));
+        return unsupported.size() + " file(s) with an unsupported extension (" + s + ") left out under " + where
+                + "; supported: " + supportedList();
+    }
+
+    /** Visible regular files in {@code dir} that are not images by extension. */
+    static List<Path> unsupportedFiles(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(Files::isRegularFile).filter(p -> !p.getFileName().toString().startsWith("."))
+                    .filter(p -> !isImageFile(p)).sorted().toList();
+        } catch (IOException e) {
+            throw new UserError("cannot list folder " + dir + ": " + e.getMessage());
+        }
     }
 
     private static Path resolveRoot(Path dir, String preferredSplit) {

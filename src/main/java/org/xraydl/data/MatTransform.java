@@ -7,7 +7,7 @@ import org.datavec.image.transform.BaseImageTransform;
 
 import java.util.Random;
 
-/** A DataVec image transform written as a function of an OpenCV Mat (null images pass through). */
+/** A DataVec image transform written as a function of an OpenCV Mat in 8-bit depth (null images pass through). */
 abstract class MatTransform extends BaseImageTransform<Mat> {
 
     MatTransform(Random random) {
@@ -23,7 +23,8 @@ abstract class MatTransform extends BaseImageTransform<Mat> {
         if (image == null) {
             return null;
         }
-        Mat in = converter.convert(image.getFrame());
+        // 16-bit images scaled to 8-bit first: models and normalisation assume 0-255.
+        Mat in = ImageChecks.toEightBit(converter.convert(image.getFrame()));
         return new ImageWritable(converter.convert(transform(in, random)));
     }
 }

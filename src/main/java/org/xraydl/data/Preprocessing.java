@@ -23,9 +23,4 @@ public record Preprocessing(
     public int resizeTo() {
         return (int) Math.round(imageSize * resizeRatio);
     }
-
-    public int positiveClassIndex() {
-        int i = labels.indexOf("PNEUMONIA");
-        return i >= 0 ? i : labels.size() - 1;
-    }
 }

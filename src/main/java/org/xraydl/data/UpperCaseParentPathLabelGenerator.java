@@ -5,11 +5,10 @@ import org.datavec.api.writable.Text;
 import org.datavec.api.writable.Writable;
 
 import java.net.URI;
-import java.util.Locale;
 
 /**
  * DataVec's ParentPathLabelGenerator with the folder name upper-cased, so {@code normal/},
- * {@code Normal/} and {@code NORMAL/} are one class. Labels are fixed by the caller (sorted, saved
+ * {@code Normal/} and {@code NORMAL/} are one class. Labels are fixed by the caller ({@link ClassLabels#ordered}, saved
  * with the model) instead of being inferred per reader, so a subset missing a class keeps the
  * same label indices: the reader infers its own (unordered) set in {@code initialize()}, so
  * {@link ImageIterators} overwrites it with the saved labels right after.
@@ -18,7 +17,7 @@ public class UpperCaseParentPathLabelGenerator extends ParentPathLabelGenerator 
 
     @Override
     public Writable getLabelForPath(String path) {
-        return new Text(super.getLabelForPath(path).toString().toUpperCase(Locale.ROOT));
+        return new Text(ClassLabels.ofFolder(super.getLabelForPath(path).toString()));
     }
 
     @Override

@@ -4,6 +4,7 @@ import org.nd4j.evaluation.classification.Evaluation;
 import org.nd4j.evaluation.classification.ROC;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.data.ClassLabels;
 
 /** Pure functions from predictions to metrics, on DL4J's own Evaluation and ROC (exact AUC). */
 public final class MetricsCalculator {
@@ -11,16 +12,18 @@ public final class MetricsCalculator {
     private MetricsCalculator() {
     }
 
+    /**
+     * Binary metrics with {@code positiveLabel} (the project's: {@link ClassLabels#POSITIVE}) as the positive class.
+     *
+     * @throws org.xraydl.UserError if the predictions' labels do not hold {@code positiveLabel}
+     */
     public static Metrics compute(Predictions p, String positiveLabel) {
         int n = p.size();
         int k = p.labels().size();
         if (k != 2) {
             throw new IllegalArgumentException("binary metrics need exactly two classes, got " + p.labels());
         }
-        int pos = p.labels().indexOf(positiveLabel);
-        if (pos < 0) {
-            pos = 1;
-        }
+        int pos = ClassLabels.indexOf(p.labels(), positiveLabel);
         int neg = 1 - pos;
         INDArray labels = Nd4j.zeros(n, k);
         INDArray probs = Nd4j.create(p.probabilities());
@@ -59,7 +62,7 @@ public final class MetricsCalculator {
 
     /** ROC points (false positive rate, true positive rate) for plotting. */
     public static double[][] rocCurve(Predictions p, String positiveLabel) {
-        int pos = Math.max(0, p.labels().indexOf(positiveLabel));
+        int pos = ClassLabels.indexOf(p.labels(), positiveLabel);
         int n = p.size();
         INDArray labels = Nd4j.zeros(n, 1);
         INDArray probs = Nd4j.zeros(n, 1);

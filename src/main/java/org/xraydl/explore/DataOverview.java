@@ -11,6 +11,7 @@ import org.knowm.xchart.style.Styler;
 import org.xraydl.UserError;
 import org.xraydl.config.RunConfig;
 import org.xraydl.data.AugmentationTransform;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.CenterCropTransform;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
@@ -25,6 +26,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -102,11 +104,11 @@ public final class DataOverview {
 
     /** Class labels, sorted (the model's output order). */
     public List<String> labels() {
-        Set<String> all = new TreeSet<>(trainFolder.labels());
+        Set<String> all = new HashSet<>(trainFolder.labels());
         if (testFolder != null) {
             all.addAll(testFolder.labels());
         }
-        return List.copyOf(all);
+        return ClassLabels.ordered(all);
     }
 
     /** Split names in order: train, validation and, when present, test. */
@@ -143,12 +145,12 @@ public final class DataOverview {
         return out;
     }
 
-    /** Images and patients per split and class, with the share of the last class (PNEUMONIA). */
+    /** Images and patients per split and class, with the share of the positive class (PNEUMONIA). */
     public Table countsTable() {
         List<String> labels = labels();
         List<String> header = new ArrayList<>(List.of("split"));
         header.addAll(labels);
-        header.addAll(List.of("total", "patients", labels.get(labels.size() - 1) + " share"));
+        header.addAll(List.of("total", "patients", ClassLabels.POSITIVE + " share"));
         List<List<String>> rows = new ArrayList<>();
         Map<String, Map<String, Integer>> counts = counts();
         int[] all = new int[labels.size()];
@@ -177,7 +179,8 @@ public final class DataOverview {
         }
         r.add(String.valueOf(total));
         r.add(String.valueOf(patients));
-        r.add(total == 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f %%", 100.0 * counts.get(labels.get(labels.size() - 1)) / total));
+        int positives = counts.get(labels.get(ClassLabels.positiveIndex(labels)));
+        r.add(total == 0 ? "n/a" : String.format(java.util.Locale.ROOT, "%.1f %%", 100.0 * positives / total));
         return r;
     }
 

@@ -5,6 +5,7 @@ import org.knowm.xchart.HeatMapChart;
 import org.knowm.xchart.XYChart;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -145,19 +146,14 @@ public final class RunExplorer {
     /** The validation predictions of the best model (val_predictions.csv). */
     public synchronized Predictions predictions() {
         if (predictions == null) {
-            predictions = readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
+            predictions = RunDirectory.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
         }
         return predictions;
     }
 
-    /** The positive class: metrics.json's, else PNEUMONIA when present, else the last label. */
+    /** The positive class of the metrics and the ROC curve: the project's one, {@link ClassLabels#POSITIVE}. */
     public String positive() {
-        JsonNode m = json(RunDirectory.METRICS);
-        if (m != null && m.hasNonNull("positive")) {
-            return m.get("positive").asText();
-        }
-        List<String> labels = predictions().labels();
-        return labels.contains("PNEUMONIA") ? "PNEUMONIA" : labels.get(labels.size() - 1);
+        return ClassLabels.POSITIVE;
     }
 
     /** ROC curve of the validation predictions, drawn by {@link Charts#rocChart}. */
@@ -173,7 +169,7 @@ public final class RunExplorer {
     /** Validation confusion matrix: metrics.json's, else counted from val_predictions.csv. */
     public Charts.Confusion confusion() {
         Charts.Confusion fromMetrics = Charts.confusionOf(json(RunDirectory.METRICS));
-        return fromMetrics != null ? fromMetrics : Charts.confusionOf(predictions(), positive());
+        return fromMetrics != null ? fromMetrics : Charts.confusionOf(predictions());
     }
 
     /** The confusion matrix drawn by {@link Charts#confusionChart}. */
@@ -265,10 +261,5 @@ public final class RunExplorer {
         } catch (IOException e) {
             throw new UserError("cannot read " + f + ": " + e.getMessage());
         }
-    }
-
-    /** Reads val_predictions.csv ({@code file,true,predicted,p_<label>...}); one reader for the whole project. */
-    public static Predictions readPredictions(Path csv) {
-        return RunDirectory.readPredictions(csv);
     }
 }

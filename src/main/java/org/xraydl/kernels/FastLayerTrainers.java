@@ -5,16 +5,14 @@ import org.deeplearning4j.nn.conf.WorkspaceMode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.deeplearning4j.parallelism.factory.DefaultTrainerContext;
-import org.deeplearning4j.parallelism.factory.SymmetricTrainerContext;
-import org.deeplearning4j.parallelism.factory.TrainerContext;
 import org.deeplearning4j.parallelism.trainer.DefaultTrainer;
-import org.deeplearning4j.parallelism.trainer.SymmetricTrainer;
 import org.deeplearning4j.parallelism.trainer.Trainer;
 
 /**
- * ParallelWrapper's trainer factories, changed in one respect: each worker's replica (a fresh
- * ComputationGraph built from the configuration, so with DL4J's own layer code) gets the
- * pipeline's {@link FastLayers} like the model it copies.
+ * ParallelWrapper's trainer factory for parameter averaging (the project's only training mode),
+ * changed in one respect: each worker's replica (a fresh ComputationGraph built from the
+ * configuration, so with DL4J's own layer code) gets the pipeline's {@link FastLayers} like the
+ * model it copies.
  */
 public final class FastLayerTrainers {
 
@@ -22,15 +20,14 @@ public final class FastLayerTrainers {
     }
 
     /**
-     * Replaces the wrapper's trainer factory. Must run after {@code build()} and before the first
-     * {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
+     * Replaces the trainer factory of a wrapper built with {@code TrainingMode.AVERAGING}. Must run
+     * after {@code build()} and before the first {@code fit} (workers are created lazily there): in DL4J 1.0.0-M2.1
      * {@code ParallelWrapper.Builder.build()} overwrites any {@code trainerFactory(...)} with the
      * default of the training mode, so the builder option cannot be used; the wrapper's public
      * setter (no reflection) can.
      */
-    public static void install(ParallelWrapper wrapper, ParallelWrapper.TrainingMode mode) {
-        TrainerContext context = mode == ParallelWrapper.TrainingMode.AVERAGING ? new Averaging() : new SharedGradients();
-        wrapper.setTrainerContext(context);
+    public static void install(ParallelWrapper wrapper) {
+        wrapper.setTrainerContext(new Averaging());
     }
 
     private static void engage(Model replica) {
@@ -68,23 +65,6 @@ public final class FastLayerTrainers {
         protected void postInit() {
             super.postInit();
             engage(replicatedModel);
-        }
-    }
-
-    static final class SharedGradients extends SymmetricTrainerContext {
-        @Override
-        public Trainer create(String uuid, int threadId, Model model, int rootDevice, boolean useMDS, ParallelWrapper wrapper,
-                              WorkspaceMode mode, int averagingFrequency) {
-            SymmetricTrainer trainer = new SymmetricTrainer(model, uuid, threadId, mode, wrapper, useMDS) {
-                @Override
-                protected void postInit() {
-                    super.postInit();
-                    engage(replicatedModel);
-                }
-            };
-            trainer.setName("SymmetricTrainer thread " + threadId);
-            trainer.setDaemon(true);
-            return trainer;
         }
     }
 }

@@ -4,6 +4,7 @@ import org.datavec.image.loader.NativeImageLoader;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.xraydl.data.CenterCropTransform;
+import org.xraydl.data.ImageChecks;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageNormalizer;
 import org.xraydl.data.Preprocessing;
@@ -20,6 +21,7 @@ import java.util.stream.Stream;
 
 /** Answers per image with the class, its confidence and all class probabilities. */
 public final class Predictor {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Predictor.class);
 
     /** One answer: either probabilities or an error (unreadable file), never both. */
     public record Answer(String file, String predictedClass, double confidence, Map<String, Double> probabilities, String error) {
@@ -42,11 +44,13 @@ public final class Predictor {
     }
 
     public Answer predict(Path file) {
-        if (!Files.isRegularFile(file)) {
-            return new Answer(file.toString(), null, Double.NaN, null, "file not found");
+        if (Files.isRegularFile(file) && !ImageFolderScanner.isImageFile(file)) {
+            return new Answer(file.toString(), null, Double.NaN, null,
+                    "unsupported file type (supported: " + ImageFolderScanner.supportedList() + ")");
         }
-        if (!ImageFolderScanner.isDecodable(file)) {
-            return new Answer(file.toString(), null, Double.NaN, null, "cannot decode image (not a readable JPEG/PNG)");
+        String problem = ImageChecks.problem(file);
+        if (problem != null) {
+            return new Answer(file.toString(), null, Double.NaN, null, problem);
         }
         INDArray x;
         try {
@@ -66,15 +70,26 @@ public final class Predictor {
         return new Answer(file.toString(), pre.labels().get(best), out.getDouble(0, best), probs, null);
     }
 
-    /** Files named directly, and images (recursively, sorted) in folders named. */
+    /** Files named directly, and images (recursively, sorted) in folders named; other files there are counted in a warning. */
     public static List<Path> expand(List<Path> inputs) {
         List<Path> out = new ArrayList<>();
         for (Path p : inputs) {
             if (Files.isDirectory(p)) {
+                List<Path> unsupported = new ArrayList<>();
                 try (Stream<Path> s = Files.walk(p)) {
-                    s.filter(Files::isRegularFile).filter(ImageFolderScanner::isImageFile).sorted().forEach(out::add);
+                    for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
+                        if (ImageFolderScanner.isImageFile(f)) {
+                            out.add(f);
+                        } else if (!f.getFileName().toString().startsWith(".")) {
+                            unsupported.add(f);
+                        }
+                    }
                 } catch (IOException e) {
                     out.add(p);
+                }
+                String left = ImageFolderScanner.unsupportedSummary(unsupported, p);
+                if (left != null) {
+                    log.warn(left);
                 }
             } else {
                 out.add(p);

@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import org.xraydl.AtomicFiles;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -49,8 +50,6 @@ public final class Charts {
 
     public static final int WIDTH = 1000;
     public static final int HEIGHT = 640;
-    /** The positive class when metrics.json does not name one. */
-    static final String DEFAULT_POSITIVE = "PNEUMONIA";
 
     private static final Color TRAIN_LOSS = new Color(31, 119, 180);
     private static final Color VAL_LOSS = new Color(255, 127, 14);
@@ -87,15 +86,13 @@ public final class Charts {
             }
         }
         JsonNode metrics = Files.isRegularFile(metricsJson) ? readJson(metricsJson) : null;
-        Predictions predictions = Files.isRegularFile(predictionsCsv) ? readPredictions(predictionsCsv) : null;
-        String positive = metrics != null && metrics.hasNonNull("positive") ? metrics.get("positive").asText()
-                : predictions != null ? positiveOf(predictions.labels()) : DEFAULT_POSITIVE;
+        Predictions predictions = Files.isRegularFile(predictionsCsv) ? RunDirectory.readPredictions(predictionsCsv) : null;
         if (predictions != null && predictions.size() > 0) {
-            written.add(write(rocChart(predictions, positive), runDir.resolve(ROC)));
+            written.add(write(rocChart(predictions, ClassLabels.POSITIVE), runDir.resolve(ROC)));
         }
         Confusion confusion = confusionOf(metrics);
         if (confusion == null && predictions != null && predictions.size() > 0) {
-            confusion = confusionOf(predictions, positive);
+            confusion = confusionOf(predictions);
         }
         if (confusion != null) {
             written.add(write(confusionChart(confusion.labels(), confusion.counts()), runDir.resolve(CONFUSION)));
@@ -125,8 +122,8 @@ public final class Charts {
     }
 
     /** The confusion matrix of predictions, as {@link MetricsCalculator} counts it. */
-    public static Confusion confusionOf(Predictions predictions, String positive) {
-        Metrics m = MetricsCalculator.compute(predictions, positive);
+    public static Confusion confusionOf(Predictions predictions) {
+        Metrics m = MetricsCalculator.compute(predictions, ClassLabels.POSITIVE);
         return new Confusion(m.labels(), m.confusion());
     }
 
@@ -135,14 +132,14 @@ public final class Charts {
      * is given) ROC and confusion matrix of the best model so far. Never throws: a chart that cannot be
      * drawn is logged and training goes on.
      */
-    public static void writeEpoch(Path runDir, List<EpochRecord> history, Predictions best, String positive) {
+    public static void writeEpoch(Path runDir, List<EpochRecord> history, Predictions best) {
         try {
             if (!history.isEmpty()) {
                 write(lossAccuracyChart(history), runDir.resolve(LOSS_ACCURACY));
             }
             if (best != null && best.size() > 0) {
-                write(rocChart(best, positive), runDir.resolve(ROC));
-                Confusion c = confusionOf(best, positive);
+                write(rocChart(best, ClassLabels.POSITIVE), runDir.resolve(ROC));
+                Confusion c = confusionOf(best);
                 write(confusionChart(c.labels(), c.counts()), runDir.resolve(CONFUSION));
             }
         } catch (RuntimeException e) {
@@ -203,10 +200,9 @@ public final class Charts {
         return chart;
     }
 
-    /** ROC curve of the positive class with the chance diagonal; the legend gives the AUC. */
+    /** ROC curve of {@code positive} (the project's: {@link ClassLabels#POSITIVE}) with the chance diagonal; the legend gives the AUC. */
     public static XYChart rocChart(Predictions p, String positive) {
-        String pos = p.labels().contains(positive) ? positive : positiveOf(p.labels());
-        double[][] curve = MetricsCalculator.rocCurve(p, pos);
+        double[][] curve = MetricsCalculator.rocCurve(p, positive);
         List<double[]> points = new ArrayList<>();
         for (int i = 0; i < curve[0].length; i++) {
             if (Double.isFinite(curve[0][i]) && Double.isFinite(curve[1][i])) {
@@ -215,10 +211,10 @@ public final class Charts {
         }
         double[] fpr = points.stream().mapToDouble(a -> a[0]).toArray();
         double[] tpr = points.stream().mapToDouble(a -> a[1]).toArray();
-        double auc = MetricsCalculator.compute(p, pos).auc();
+        double auc = MetricsCalculator.compute(p, positive).auc();
         String aucText = Double.isNaN(auc) ? "AUC undefined: only one class present" : String.format(Locale.ROOT, "AUC = %.3f", auc);
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
-                .title(String.format(Locale.ROOT, "ROC curve, validation set (n = %d, positive class %s)", p.size(), pos))
+                .title(String.format(Locale.ROOT, "ROC curve, validation set (n = %d, positive class %s)", p.size(), positive))
                 .xAxisTitle("False positive rate (1 - specificity)")
                 .yAxisTitle("True positive rate (sensitivity)").build();
         Styler styler = chart.getStyler();
@@ -296,15 +292,6 @@ public final class Charts {
             throw new UserError("cannot write " + file + ": " + e.getMessage());
         }
         return file;
-    }
-
-    /** Reads val_predictions.csv back into predictions (see {@link RunDirectory#readPredictions}). */
-    public static Predictions readPredictions(Path csv) {
-        return RunDirectory.readPredictions(csv);
-    }
-
-    private static String positiveOf(List<String> labels) {
-        return labels.contains(DEFAULT_POSITIVE) ? DEFAULT_POSITIVE : labels.get(labels.size() - 1);
     }
 
     private static JsonNode readJson(Path file) {

@@ -17,18 +17,18 @@ import java.util.List;
  * PyTorch's DataParallel in the paper. One wrapper is kept for all epochs.
  */
 public class ParallelWrapperEngine implements TrainingEngine {
+    /** Parameter averaging after every iteration; the fast-layer trainer factory exists for this mode only. */
+    private static final ParallelWrapper.TrainingMode MODE = ParallelWrapper.TrainingMode.AVERAGING;
     private final int workers;
-    private final ParallelWrapper.TrainingMode mode;
     private ParallelWrapper wrapper;
 
-    public ParallelWrapperEngine(int workers, ParallelWrapper.TrainingMode mode) {
+    public ParallelWrapperEngine(int workers) {
         this.workers = workers;
-        this.mode = mode;
     }
 
     @Override
     public String name() {
-        return "parallel-wrapper(" + workers + ", " + mode + ")";
+        return "parallel-wrapper(" + workers + ", " + MODE + ")";
     }
 
     @Override
@@ -38,9 +38,9 @@ public class ParallelWrapperEngine implements TrainingEngine {
                 .prefetchBuffer(2 * workers)
                 .averagingFrequency(1)
                 .reportScoreAfterAveraging(true)
-                .trainingMode(mode)
+                .trainingMode(MODE)
                 .build();
-        FastLayerTrainers.install(wrapper, mode);
+        FastLayerTrainers.install(wrapper);
         if (!listeners.isEmpty()) {
             // With the router given here, each worker gets its own clone of a StatsListener (same session,
             // its own worker ID) posting to that router, so the UI sees every worker.

@@ -3,19 +3,21 @@ package org.xraydl.train;
 import org.deeplearning4j.datasets.iterator.EarlyTerminationDataSetIterator;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.optimize.api.TrainingListener;
-import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
+import org.xraydl.Versions;
 import org.xraydl.config.RunConfig;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
 import org.xraydl.data.Preprocessing;
+import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -38,13 +40,13 @@ import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
- * The training engine's driver: data scan and patient split, model, run directory, then the
- * epoch loop (fit on the chosen back-end, validate, history, best/last checkpoints, early
- * stopping) and the final validation metrics of the best model.
+ * The training driver, in the order {@link #train} runs its steps: prepare the data (scan, patient
+ * split, preprocessing), build or resume (network and run folder), the epoch loop (each epoch: fit
+ * on the chosen engine, validate, record, checkpoint, charts, stop rules), and finish (score the best
+ * model, write metrics, predictions, provenance and charts).
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
-    public static final String POSITIVE = "PNEUMONIA";
 
     /**
      * @param showProgress   draw a progress bar per epoch
@@ -70,145 +72,245 @@ public final class Trainer {
         // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
         // run folder exists; engine constructors only validate, resources are taken in start().
         TrainingEngine engine = engine(c);
-        ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
-        if (folder.labels().size() != 2) {
-            throw new UserError("expected two classes (e.g. NORMAL and PNEUMONIA) under " + folder.root() + ", found " + folder.labels());
+        PreparedData data = prepareData(c);
+        RunState run = buildOrResume(c, o.resume(), data);
+        announce(c, data, run);
+        runDirectoryReady(o, run.dir);
+        try (engine) {
+            epochLoop(c, o, engine, data, run);
         }
+        return finish(data, run);
+    }
+
+    /** Scan (every image checked), the two classes, the patient-grouped split and the preprocessing. */
+    private static PreparedData prepareData(RunConfig c) {
+        ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
+        ClassLabels.requireBinary(folder.labels(), folder.root());
         PatientSplit.Split split = PatientSplit.split(folder.images(), c.valFraction(), c.seed());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
                     + "add images (at least two patients per class) or raise valFraction");
         }
-        List<String> labels = folder.labels();
-        Preprocessing pre = Preprocessing.of(c, labels);
+        Preprocessing pre = Preprocessing.of(c, folder.labels());
+        return new PreparedData(folder, split, pre, () -> ImageIterators.evaluation(split.validation(), pre, c.batchSize()));
+    }
 
-        RunDirectory dir;
-        ComputationGraph net;
-        List<EpochRecord> history = new ArrayList<>();
-        Map<String, Object> provenance = provenance(c, folder, split);
-        if (o.resume() != null) {
-            ModelBundle resumed = ModelBundle.load(o.resume());
-            if (!resumed.preprocessing().labels().equals(labels)) {
-                throw new UserError("--resume " + o.resume() + " was trained on labels " + resumed.preprocessing().labels() + ", the data has " + labels);
-            }
-            net = resumed.network();
-            ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, split.train().size())); // --epochs may have grown
-            dir = RunDirectory.existing(o.resume().toAbsolutePath().getParent());
-            history.addAll(dir.readHistory());
-            log.info("resuming {} after epoch {}", dir.path(), history.size());
-        } else {
-            net = ModelFactory.create(c, labels.size(), classWeights(c, split.train(), labels),
-                    Optimization.iterationsPerEpoch(c, split.train().size()));
-            dir = RunDirectory.create(c);
-            dir.writeConfig(c);
-            dir.writeLabels(labels);
-            dir.writeSplit(split.train(), split.validation(), folder.skipped());
-            dir.startHistory();
+    /** A new run, or the run of {@code resume} (its last.zip) continued. */
+    private static RunState buildOrResume(RunConfig c, Path resume, PreparedData data) {
+        Map<String, Object> provenance = provenance(c, data);
+        return resume != null ? resumeRun(c, resume, data, provenance) : startRun(c, data, provenance);
+    }
+
+    /** A new network and run folder: config, labels, split and an empty history written before the first epoch. */
+    private static RunState startRun(RunConfig c, PreparedData data, Map<String, Object> provenance) {
+        ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()),
+                Optimization.iterationsPerEpoch(c, data.split().train().size()));
+        RunDirectory dir = RunDirectory.create(c);
+        dir.writeConfig(c);
+        dir.writeLabels(data.labels());
+        dir.writeSplit(data.split().train(), data.split().validation(), data.folder().skipped());
+        dir.startHistory();
+        return new RunState(dir, net, List.of(), provenance);
+    }
+
+    /** The network of {@code lastZip} (its learning-rate schedule stretched to the current --epochs), its run folder and the history so far. */
+    private static RunState resumeRun(RunConfig c, Path lastZip, PreparedData data, Map<String, Object> provenance) {
+        ModelBundle resumed = ModelBundle.load(lastZip);
+        if (!resumed.preprocessing().labels().equals(data.labels())) {
+            throw new UserError("--resume " + lastZip + " was trained on labels " + resumed.preprocessing().labels() + ", the data has " + data.labels());
         }
-        System.out.printf(Locale.ROOT, "run %s: model %s (%s params, %s trainable), %d train / %d validation images (%d / %d patients), %d skipped as unreadable%n",
-                dir.path(), c.model(), net.numParams(), trainableParams(net), split.train().size(), split.validation().size(),
-                patients(split.train()), patients(split.validation()), folder.skipped().size());
+        ComputationGraph net = resumed.network();
+        ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, data.split().train().size())); // --epochs may have grown
+        RunDirectory dir = RunDirectory.existing(lastZip.toAbsolutePath().getParent());
+        RunState run = new RunState(dir, net, dir.readHistory(), provenance);
+        log.info("resuming {} after epoch {}", dir.path(), run.history.size());
+        return run;
+    }
 
+    private static void announce(RunConfig c, PreparedData data, RunState run) {
+        PatientSplit.Split split = data.split();
+        System.out.printf(Locale.ROOT, "run %s: model %s (%s params, %s trainable), %d train / %d validation images (%d / %d patients), %d skipped as unreadable%n",
+                run.dir.path(), c.model(), run.net.numParams(), trainableParams(run.net), split.train().size(), split.validation().size(),
+                patients(split.train()), patients(split.validation()), data.folder().skipped().size());
+    }
+
+    /** Tells the listeners and observers that need it where the run folder is. */
+    private static void runDirectoryReady(Options o, RunDirectory dir) {
         for (Object hook : hooks(o)) {
             if (hook instanceof RunDirectoryAware aware) {
                 aware.runDirectoryReady(dir);
             }
         }
+    }
 
+    /** Starts the engine, then runs epochs up to {@code c.epochs()} unless a stop rule ends the run earlier. */
+    private static void epochLoop(RunConfig c, Options o, TrainingEngine engine, PreparedData data, RunState run) {
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
-        Supplier<DataSetIterator> validation = () -> ImageIterators.evaluation(split.validation(), pre, c.batchSize());
+        long runStart = System.nanoTime();
+        engine.start(run.net, listeners);
+        run.provenance.put("engine", engine.name());
+        run.provenance.put("layerImplementations", HelperReport.summary(run.net)); // which fast paths this run used
+        final int firstEpoch = run.history.size() + 1;
+        for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
+            runEpoch(c, o, engine, data, run, lossMeter, epoch);
+            if (stopAfter(c, run, epoch, firstEpoch, runStart)) {
+                break;
+            }
+        }
+    }
 
+    /** One epoch: fit, validate, record, checkpoint, charts, then tell the observers. */
+    private static void runEpoch(RunConfig c, Options o, TrainingEngine engine, PreparedData data, RunState run,
+                                 LossMeter lossMeter, int epoch) {
+        Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch);
+        Predictions val = engine.validate(run.net, data.validation(), data.labels());
+        Metrics m = MetricsCalculator.compute(val, ClassLabels.POSITIVE);
+        EpochRecord r = new EpochRecord(epoch, fit.trainLoss(), m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
+                m.specificity(), fit.seconds(), fit.imagesPerSecond());
+        run.history.add(r);
+        run.dir.appendHistory(r);
+        run.provenance.put("epochsCompleted", epoch);
+        boolean improved = run.offerBest(epoch, m, val);
+        checkpoint(c, data, run, improved);
+        Charts.writeEpoch(run.dir.path(), run.history, improved ? val : null);
+        System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
+                epoch, c.epochs(), fit.trainLoss(), m.loss(), m.accuracy(), m.auc(), fit.seconds(), r.imagesPerSecond(), improved ? " (best)" : "");
+        for (Consumer<EpochRecord> obs : o.epochObservers()) {
+            obs.accept(r);
+        }
+    }
+
+    /** One pass over the training split (augmented with a per-epoch seed, capped by maxBatchesPerEpoch). */
+    private static Fit fit(RunConfig c, Options o, TrainingEngine engine, PreparedData data, ComputationGraph net,
+                           LossMeter lossMeter, int epoch) {
+        List<LabeledImage> train = data.split().train();
+        ProgressIterator[] progress = new ProgressIterator[1];
+        Supplier<DataSetIterator> trainIt = () -> {
+            DataSetIterator it = ImageIterators.training(train, data.pre(), c, c.seed() + epoch);
+            if (c.maxBatchesPerEpoch() > 0) {
+                it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
+            }
+            long expected = c.maxBatchesPerEpoch() > 0
+                    ? Math.min(train.size(), (long) c.maxBatchesPerEpoch() * c.batchSize()) : train.size();
+            progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", epoch, c.epochs()), o.showProgress());
+            return progress[0];
+        };
+        long t0 = System.nanoTime();
+        long images = engine.fitEpoch(net, new EpochData(epoch, train, data.pre(), c, trainIt));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (progress[0] != null) {
+            progress[0].finish();
+        }
+        return new Fit(images, seconds, lossMeter.meanAndReset());
+    }
+
+    /** best.zip (inference only) when this epoch is the best so far; last.zip (with the updater, for --resume) always. */
+    private static void checkpoint(RunConfig c, PreparedData data, RunState run, boolean improved) {
+        if (improved) {
+            new ModelBundle(run.net, data.pre(), c, run.provenance).save(run.dir.resolve(RunDirectory.BEST), false);
+        }
+        new ModelBundle(run.net, data.pre(), c, run.provenance).save(run.dir.resolve(RunDirectory.LAST), true);
+    }
+
+    /**
+     * The stop rules after an epoch: early stopping (no better validation AUC for {@code earlyStoppingPatience}
+     * epochs) and the time budget (start no epoch that would end after it, an epoch taking the mean time of
+     * this process's epochs so far, engine start included).
+     */
+    private static boolean stopAfter(RunConfig c, RunState run, int epoch, int firstEpoch, long runStart) {
+        if (c.earlyStoppingPatience() > 0 && epoch - run.bestEpoch >= c.earlyStoppingPatience()) {
+            System.out.printf(Locale.ROOT, "early stop: no better validation AUC for %d epochs%n", c.earlyStoppingPatience());
+            return true;
+        }
+        double elapsedMin = (System.nanoTime() - runStart) / 60e9;
+        double meanEpochMin = elapsedMin / (epoch - firstEpoch + 1);
+        if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + meanEpochMin > c.timeBudgetMinutes()) {
+            System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f on average, budget %.0f min)%n",
+                    epoch, c.epochs(), elapsedMin, meanEpochMin, c.timeBudgetMinutes());
+            run.provenance.put("stoppedByTimeBudget", true);
+            return true;
+        }
+        return false;
+    }
+
+    /** Scores the best model on the validation split and writes metrics, predictions, provenance and charts. */
+    private static Result finish(PreparedData data, RunState run) {
+        Predictions bestPredictions = run.bestPredictions;
+        if (bestPredictions == null) {
+            // Resumed run whose best epoch was before the resume: score the saved best model again.
+            ModelBundle best = ModelBundle.load(run.dir.resolve(RunDirectory.BEST));
+            bestPredictions = Evaluator.predict(best.network(), data.validation().get(), data.labels());
+        }
+        Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, ClassLabels.POSITIVE);
+        Map<String, Object> extra = new LinkedHashMap<>();
+        extra.put("split", "validation");
+        extra.put("best_epoch", run.bestEpoch);
+        extra.put("skipped_unreadable", data.folder().skipped().size());
+        run.dir.writeMetrics(finalMetrics, extra);
+        run.dir.writePredictions(bestPredictions);
+        run.dir.writeJson(RunDirectory.PROVENANCE, run.provenance);
+        Charts.writeAllQuietly(run.dir.path());
+        return new Result(run.dir, finalMetrics, bestPredictions, List.copyOf(run.history), run.bestEpoch, data.folder());
+    }
+
+    /** The scanned data folder, its patient-grouped split and the preprocessing saved with the model. */
+    private record PreparedData(ImageFolder folder, PatientSplit.Split split, Preprocessing pre,
+                                Supplier<DataSetIterator> validation) {
+        List<String> labels() {
+            return folder.labels();
+        }
+    }
+
+    /**
+     * The run as the epoch loop sees it: the folder, the network, the history so far, the provenance
+     * to save with every model, and the best epoch so far.
+     */
+    private static final class RunState {
+        final RunDirectory dir;
+        final ComputationGraph net;
+        final List<EpochRecord> history;
+        final Map<String, Object> provenance;
         int bestEpoch = 0;
         double bestAuc = Double.NEGATIVE_INFINITY;
         double bestLoss = Double.POSITIVE_INFINITY;
-        for (EpochRecord r : history) {
-            if (better(r.valAuc(), r.valLoss(), bestAuc, bestLoss)) {
-                bestAuc = r.valAuc();
-                bestLoss = r.valLoss();
-                bestEpoch = r.epoch();
-            }
-        }
-        Predictions bestPredictions = null;
-        long runStart = System.nanoTime();
-        try (engine) {
-            engine.start(net, listeners);
-            provenance.put("engine", engine.name());
-            provenance.put("layerImplementations", HelperReport.summary(net)); // which fast paths this run used
-            final int firstEpoch = history.size() + 1;
-            for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
-                final int e = epoch;
-                ProgressIterator[] progress = new ProgressIterator[1];
-                Supplier<DataSetIterator> trainIt = () -> {
-                    DataSetIterator it = ImageIterators.training(split.train(), pre, c, c.seed() + e);
-                    if (c.maxBatchesPerEpoch() > 0) {
-                        it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
-                    }
-                    long expected = c.maxBatchesPerEpoch() > 0
-                            ? Math.min(split.train().size(), (long) c.maxBatchesPerEpoch() * c.batchSize()) : split.train().size();
-                    progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", e, c.epochs()), o.showProgress());
-                    return progress[0];
-                };
-                long t0 = System.nanoTime();
-                long images = engine.fitEpoch(net, new EpochData(epoch, split.train(), pre, c, trainIt));
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                if (progress[0] != null) {
-                    progress[0].finish();
-                }
-                double trainLoss = lossMeter.meanAndReset();
-                Predictions val = engine.validate(net, validation, labels);
-                Metrics m = MetricsCalculator.compute(val, POSITIVE);
-                EpochRecord r = new EpochRecord(epoch, trainLoss, m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
-                        m.specificity(), seconds, images / Math.max(seconds, 1e-9));
-                history.add(r);
-                dir.appendHistory(r);
-                provenance.put("epochsCompleted", epoch);
-                boolean improved = better(m.auc(), m.loss(), bestAuc, bestLoss);
-                if (improved) {
-                    bestAuc = m.auc();
-                    bestLoss = m.loss();
-                    bestEpoch = epoch;
-                    bestPredictions = val;
-                    provenance.put("bestEpoch", epoch);
-                    new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.BEST), false);
-                }
-                new ModelBundle(net, pre, c, provenance).save(dir.resolve(RunDirectory.LAST), true);
-                Charts.writeEpoch(dir.path(), history, improved ? val : null, POSITIVE);
-                System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
-                        epoch, c.epochs(), trainLoss, m.loss(), m.accuracy(), m.auc(), seconds, r.imagesPerSecond(), improved ? " (best)" : "");
-                for (Consumer<EpochRecord> obs : o.epochObservers()) {
-                    obs.accept(r);
-                }
-                if (c.earlyStoppingPatience() > 0 && epoch - bestEpoch >= c.earlyStoppingPatience()) {
-                    System.out.printf(Locale.ROOT, "early stop: no better validation AUC for %d epochs%n", c.earlyStoppingPatience());
-                    break;
-                }
-                double elapsedMin = (System.nanoTime() - runStart) / 60e9;
-                double lastEpochMin = elapsedMin / (epoch - firstEpoch + 1);
-                if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + lastEpochMin > c.timeBudgetMinutes()) {
-                    System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f, budget %.0f min)%n",
-                            epoch, c.epochs(), elapsedMin, lastEpochMin, c.timeBudgetMinutes());
-                    provenance.put("stoppedByTimeBudget", true);
-                    break;
+        /** The validation predictions of the best epoch, when that epoch ran in this process. */
+        Predictions bestPredictions;
+
+        RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance) {
+            this.dir = dir;
+            this.net = net;
+            this.history = new ArrayList<>(history);
+            this.provenance = provenance;
+            for (EpochRecord r : history) {
+                if (better(r.valAuc(), r.valLoss(), bestAuc, bestLoss)) {
+                    bestAuc = r.valAuc();
+                    bestLoss = r.valLoss();
+                    bestEpoch = r.epoch();
                 }
             }
         }
-        if (bestPredictions == null) {
-            // Resumed run whose best epoch was before the resume: score the saved best model again.
-            ModelBundle best = ModelBundle.load(dir.resolve(RunDirectory.BEST));
-            bestPredictions = org.xraydl.evaluate.Evaluator.predict(best.network(), validation.get(), labels);
+
+        /** Makes {@code epoch} the best one if it is {@link Trainer#better}; returns whether it did. */
+        boolean offerBest(int epoch, Metrics m, Predictions val) {
+            if (!better(m.auc(), m.loss(), bestAuc, bestLoss)) {
+                return false;
+            }
+            bestAuc = m.auc();
+            bestLoss = m.loss();
+            bestEpoch = epoch;
+            bestPredictions = val;
+            provenance.put("bestEpoch", epoch);
+            return true;
         }
-        Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, POSITIVE);
-        Map<String, Object> extra = new LinkedHashMap<>();
-        extra.put("split", "validation");
-        extra.put("best_epoch", bestEpoch);
-        extra.put("skipped_unreadable", folder.skipped().size());
-        dir.writeMetrics(finalMetrics, extra);
-        dir.writePredictions(bestPredictions);
-        dir.writeJson(RunDirectory.PROVENANCE, provenance);
-        Charts.writeAllQuietly(dir.path());
-        return new Result(dir, finalMetrics, bestPredictions, List.copyOf(history), bestEpoch, folder);
+    }
+
+    /** How one epoch's fit went. */
+    private record Fit(long images, double seconds, double trainLoss) {
+        double imagesPerSecond() {
+            return images / Math.max(seconds, 1e-9);
+        }
     }
 
     private static List<Object> hooks(Options o) {
@@ -249,7 +351,7 @@ public final class Trainer {
             return new FeaturizedEngine();
         }
         if (c.workers() > 1) {
-            return new ParallelWrapperEngine(c.workers(), ParallelWrapper.TrainingMode.AVERAGING);
+            return new ParallelWrapperEngine(c.workers());
         }
         return new LocalEngine();
     }
@@ -286,10 +388,12 @@ public final class Trainer {
         return images.stream().map(LabeledImage::patientId).distinct().count();
     }
 
-    private static Map<String, Object> provenance(RunConfig c, ImageFolder folder, PatientSplit.Split split) {
+    private static Map<String, Object> provenance(RunConfig c, PreparedData data) {
+        ImageFolder folder = data.folder();
+        PatientSplit.Split split = data.split();
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("created", Instant.now().toString());
-        p.put("dl4j", "1.0.0-M2.1");
+        p.put("dl4j", Versions.dl4j());
         p.put("backend", Nd4j.getBackend().getClass().getSimpleName());
         p.put("java", System.getProperty("java.version"));
         p.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));

@@ -1,6 +1,7 @@
 package org.xraydl.ui;
 
 import io.vertx.core.Vertx;
+import io.vertx.ext.web.Router;
 import org.deeplearning4j.core.storage.StatsStorage;
 import org.deeplearning4j.ui.VertxUIServer;
 import org.deeplearning4j.ui.api.UIServer;
@@ -23,7 +24,8 @@ import java.util.concurrent.TimeoutException;
  * would otherwise keep the JVM alive. One per JVM (DL4J's UI is a singleton).
  *
  * <p>Besides DL4J's pages ({@code /train/overview}, ...) it serves the PNG charts of a run folder under
- * {@code /run} (see {@link RunFilesRoutes}).
+ * {@code /run} (see {@link RunFilesRoutes}). No request path can step outside what a route serves
+ * ({@link RequestPathGuard}, {@link UiAssets}).
  */
 public final class UiServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(UiServer.class);
@@ -66,7 +68,7 @@ public final class UiServer implements AutoCloseable {
         }
         RunFilesRoutes runFiles = new RunFilesRoutes();
         Vertx vertx = Vertx.vertx();
-        BoundUIServer server = new BoundUIServer(host, port, runFiles::install);
+        BoundUIServer server = new BoundUIServer(host, port, router -> install(router, runFiles));
         CompletableFuture<String> deployed = new CompletableFuture<>();
         vertx.deployVerticle(server, ar -> {
             if (ar.succeeded()) {
@@ -91,6 +93,17 @@ public final class UiServer implements AutoCloseable {
         UiServer ui = new UiServer(vertx, server, host, runFiles);
         log.debug("UI server listening on {}", ui.baseUrl());
         return ui;
+    }
+
+    /**
+     * Our routes on DL4J's router. The first two come before all of DL4J's (negative order): every
+     * request path is checked ({@link RequestPathGuard}), and {@code /assets/*} is served from the
+     * classpath ({@link UiAssets}) instead of by DL4J's handler, which followed {@code ..}.
+     */
+    private static void install(Router router, RunFilesRoutes runFiles) {
+        router.route().order(-2).handler(RequestPathGuard::handle);
+        router.get(UiAssets.ROUTE).order(-1).handler(new UiAssets()::handle);
+        runFiles.install(router);
     }
 
     private static UserError startFailure(String host, int port, String portOption, Throwable cause) {

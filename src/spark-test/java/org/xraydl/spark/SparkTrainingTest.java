@@ -11,6 +11,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.xraydl.TestData;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
@@ -119,7 +120,7 @@ class SparkTrainingTest {
         ImageFolder test = ImageFolderScanner.scan(SAMPLE.resolve("test"), "test", false, 10);
         Predictions p = Evaluator.predict(best.network(), ImageIterators.evaluation(test.images(), best.preprocessing(), 8),
                 best.preprocessing().labels());
-        Metrics m = MetricsCalculator.compute(p, Trainer.POSITIVE);
+        Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE);
         assertEquals(20, m.n());
         assertTrue(Double.isFinite(m.loss()), "test loss " + m.loss());
         assertTrue(m.auc() >= 0 && m.auc() <= 1, "test AUC " + m.auc());
@@ -129,8 +130,8 @@ class SparkTrainingTest {
         // ... and the validation metrics Spark training wrote are what that evaluator says about best.zip.
         Predictions val = Evaluator.predict(best.network(), ImageIterators.evaluation(validation(dir), best.preprocessing(), 8),
                 best.preprocessing().labels());
-        assertEquals(r.validation().auc(), MetricsCalculator.compute(val, Trainer.POSITIVE).auc(), 1e-6);
-        assertEquals(r.validation().loss(), MetricsCalculator.compute(val, Trainer.POSITIVE).loss(), 1e-4);
+        assertEquals(r.validation().auc(), MetricsCalculator.compute(val, ClassLabels.POSITIVE).auc(), 1e-6);
+        assertEquals(r.validation().loss(), MetricsCalculator.compute(val, ClassLabels.POSITIVE).loss(), 1e-4);
     }
 
     @org.junit.jupiter.api.Test

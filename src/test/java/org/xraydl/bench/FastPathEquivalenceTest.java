@@ -1,8 +1,6 @@
 package org.xraydl.bench;
 
 import org.xraydl.kernels.FastBatchNormHelper;
-import org.xraydl.kernels.FastPoolingLayer;
-import org.xraydl.kernels.FastReluLayer;
 
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.transferlearning.FineTuneConfiguration;

@@ -153,7 +153,7 @@ class RunExplorerTest {
         Predictions p = new Predictions(List.of("NORMAL", "PNEUMONIA"), List.of("/a/b,c.jpeg", "/x/\"y\".png"),
                 new int[]{0, 1}, new double[][]{{0.25, 0.75}, {0.5, 0.5}});
         Path csv = Files.writeString(tmp.resolve("p.csv"), RunDirectory.predictionsCsv(p));
-        Predictions back = RunExplorer.readPredictions(csv);
+        Predictions back = RunDirectory.readPredictions(csv);
         assertEquals(p.files(), back.files());
         assertEquals(p.labels(), back.labels());
         assertArrayEquals(p.trueClass(), back.trueClass());

@@ -88,7 +88,7 @@ class ChartsTest {
                 "no labels: no confusion matrix from metrics.json");
         assertEquals(null, Charts.confusionOf((com.fasterxml.jackson.databind.JsonNode) null));
         // predictions(): NORMAL 0.7 called PNEUMONIA, PNEUMONIA 0.4 called NORMAL.
-        Charts.Confusion p = Charts.confusionOf(predictions(), "PNEUMONIA");
+        Charts.Confusion p = Charts.confusionOf(predictions());
         assertEquals(LABELS, p.labels());
         assertArrayEquals(new int[][]{{3, 1}, {1, 3}}, p.counts());
     }
@@ -151,7 +151,7 @@ class ChartsTest {
     @Test
     void readPredictionsRoundTripsRunDirectoryCsvIncludingQuotedFileNames(@TempDir Path dir) {
         runFolder(dir);
-        Predictions back = Charts.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
+        Predictions back = RunDirectory.readPredictions(dir.resolve(RunDirectory.PREDICTIONS));
         Predictions orig = predictions();
         assertEquals(orig.labels(), back.labels());
         assertEquals(orig.files(), back.files());

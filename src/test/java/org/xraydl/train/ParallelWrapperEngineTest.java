@@ -1,13 +1,10 @@
 package org.xraydl.train;
 
-import org.xraydl.kernels.FastBatchNormHelper;
-import org.xraydl.kernels.FastReluLayer;
 
 import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
-import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -54,7 +51,7 @@ class ParallelWrapperEngineTest {
             }
             batches.add(new DataSet(x, y));
         }
-        try (ParallelWrapperEngine engine = new ParallelWrapperEngine(2, ParallelWrapper.TrainingMode.AVERAGING)) {
+        try (ParallelWrapperEngine engine = new ParallelWrapperEngine(2)) {
             engine.start(net, List.of(probe));
             engine.fitEpoch(net, new EpochData(0, List.of(), null, c, () -> new ExistingDataSetIterator(batches)));
         }

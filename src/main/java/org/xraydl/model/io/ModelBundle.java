@@ -21,7 +21,6 @@ import java.nio.file.FileSystem;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
@@ -57,35 +56,40 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
         if (file == null || !Files.isRegularFile(file)) {
             throw new UserError("model file not found: " + file + " (pass --model runs/<name>/best.zip from a training run)");
         }
-        Preprocessing pre;
-        RunConfig config;
-        Map<String, Object> provenance;
-        try (ZipFile zip = new ZipFile(file.toFile())) {
-            ZipEntry p = zip.getEntry(PREPROCESSING);
-            if (p == null || zip.getEntry("coefficients.bin") == null) {
-                throw new UserError("model file " + file + " was not written by this pipeline (no " + PREPROCESSING
-                        + "): pass a best.zip/last.zip from a training run");
+        // Entries checked first (ModelZip.open): nothing in the file is deserialised as Java objects.
+        try (ZipFile zip = ModelZip.open(file, "model file")) {
+            Preprocessing pre;
+            RunConfig config;
+            Map<String, Object> provenance;
+            try {
+                ZipEntry p = zip.getEntry(PREPROCESSING);
+                if (p == null) {
+                    throw new UserError("model file " + file + " was not written by this pipeline (no " + PREPROCESSING
+                            + "): pass a best.zip/last.zip from a training run");
+                }
+                pre = ConfigLoader.JSON.readValue(read(zip, p), Preprocessing.class);
+                config = ConfigLoader.fromJson(read(zip, zip.getEntry(CONFIG)));
+                JsonNode prov = ConfigLoader.JSON.readTree(read(zip, zip.getEntry(PROVENANCE)));
+                @SuppressWarnings("unchecked")
+                Map<String, Object> m = ConfigLoader.JSON.convertValue(prov, Map.class);
+                provenance = m;
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof UserError u) {
+                    throw u;
+                }
+                throw new UserError("model file " + file + " is corrupt or not a model zip (" + e.getClass().getSimpleName()
+                        + "): retrain, or pass another --model");
             }
-            pre = ConfigLoader.JSON.readValue(read(zip, p), Preprocessing.class);
-            config = ConfigLoader.fromJson(read(zip, zip.getEntry(CONFIG)));
-            JsonNode prov = ConfigLoader.JSON.readTree(read(zip, zip.getEntry(PROVENANCE)));
-            @SuppressWarnings("unchecked")
-            Map<String, Object> m = ConfigLoader.JSON.convertValue(prov, Map.class);
-            provenance = m;
-        } catch (IOException | RuntimeException e) {
-            if (e instanceof UserError u) {
-                throw u;
+            try {
+                NativeHelpers.ensureConfigured();
+                ComputationGraph net = ModelZip.restoreGraph(zip, true);
+                FastLayers.engage(net);
+                return new ModelBundle(net, pre, config, provenance);
+            } catch (Exception e) {
+                throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);
             }
-            throw new UserError("model file " + file + " is corrupt or not a model zip (" + e.getClass().getSimpleName()
-                    + "): retrain, or pass another --model");
-        }
-        try {
-            NativeHelpers.ensureConfigured();
-            ComputationGraph net = ModelSerializer.restoreComputationGraph(file.toFile(), true);
-            FastLayers.engage(net);
-            return new ModelBundle(net, pre, config, provenance);
-        } catch (Exception e) {
-            throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);
+        } catch (IOException e) {
+            throw new UserError("model file " + file + " cannot be closed (" + e.getMessage() + ")");
         }
     }
 

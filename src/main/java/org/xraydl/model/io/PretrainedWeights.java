@@ -5,7 +5,6 @@ import org.xraydl.AtomicFiles;
 import org.deeplearning4j.common.resources.DL4JResources;
 import org.deeplearning4j.common.resources.ResourceType;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.util.ModelSerializer;
 import org.deeplearning4j.zoo.PretrainedType;
 import org.deeplearning4j.zoo.ZooModel;
 import org.xraydl.UserError;
@@ -21,6 +20,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.zip.Adler32;
 import java.util.zip.CheckedInputStream;
+import java.util.zip.ZipFile;
 
 /**
  * ImageNet weights from the DL4J zoo: same URL, cache folder ({@code ~/.deeplearning4j/models/<model>/},
@@ -45,8 +45,11 @@ public final class PretrainedWeights {
         File dir = DL4JResources.getDirectory(ResourceType.ZOO_MODEL, zoo.modelName());
         Path cached = dir.toPath().resolve(new File(url).getName());
         fetch(url, cached, checksum);
-        try {
-            return ModelSerializer.restoreComputationGraph(cached.toFile(), false);
+        // The cache is a folder anyone with access may write to: same entry check as any model file.
+        try (ZipFile zip = ModelZip.open(cached, "cached ImageNet weights")) {
+            return ModelZip.restoreGraph(zip, false);
+        } catch (UserError e) {
+            throw new UserError(e.getMessage() + " (or delete the file and run again)");
         } catch (IOException | RuntimeException e) {
             throw new UserError("cached ImageNet weights " + cached + " cannot be loaded (" + e.getMessage()
                     + "): delete the file and run again");

@@ -2,7 +2,6 @@ package org.xraydl.model.io;
 
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.graph.vertex.GraphVertex;
-import org.deeplearning4j.util.ModelSerializer;
 import org.deeplearning4j.nn.params.BatchNormalizationParamInitializer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -42,20 +41,17 @@ public final class WeightFiles {
         if (isKeras(file)) {
             return KerasWeights.importGraph(file);
         }
-        try (ZipFile zip = new ZipFile(file.toFile())) {
-            if (zip.getEntry("configuration.json") == null || zip.getEntry("coefficients.bin") == null) {
-                throw new UserError("--weights " + file + " is a zip but not a DL4J model (no configuration.json/coefficients.bin): "
-                        + "pass a model .zip saved by DL4J or by this pipeline, or a Keras .h5");
+        // Entries checked first (ModelZip.open): nothing in the file is deserialised as Java objects.
+        try (ZipFile zip = ModelZip.open(file, "--weights")) {
+            try {
+                return ModelZip.restoreGraph(zip, false);
+            } catch (Exception e) {
+                String msg = e.getMessage() == null ? "" : ": " + e.getMessage().lines().findFirst().orElse("");
+                throw new UserError("--weights " + file + " cannot be loaded as a DL4J ComputationGraph (" + e.getClass().getSimpleName()
+                        + msg + "): pass a model .zip saved by DL4J or by this pipeline");
             }
         } catch (IOException e) {
-            throw new UserError("--weights " + file + " is not a model: expected a DL4J model .zip or a Keras .h5 file");
-        }
-        try {
-            return ModelSerializer.restoreComputationGraph(file.toFile(), false);
-        } catch (Exception e) {
-            String msg = e.getMessage() == null ? "" : ": " + e.getMessage().lines().findFirst().orElse("");
-            throw new UserError("--weights " + file + " cannot be loaded as a DL4J ComputationGraph (" + e.getClass().getSimpleName()
-                    + msg + "): pass a model .zip saved by DL4J or by this pipeline");
+            throw new UserError("--weights " + file + " cannot be closed (" + e.getMessage() + ")");
         }
     }
 
