@@ -5,11 +5,16 @@ import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
+import org.datavec.image.transform.ImageTransform;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.xraydl.data.TestTimeAugmentation;
+import org.xraydl.evaluate.Calibration;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.report.Charts;
 import org.xraydl.report.ConsoleTable;
 import org.xraydl.run.JsonReports;
 import org.xraydl.run.RunDirectory;
@@ -17,9 +22,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
         description = "Evaluate a trained model on any folder with class subfolders (a Kaggle tree uses its test/ split).")
@@ -33,6 +42,12 @@ public class EvaluateCommand implements Callable<Integer> {
     Path json;
     @Option(names = "--predictions", description = "Write per-image predictions as CSV to this file")
     Path predictions;
+    @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
+    String threshold;
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    boolean tta;
+    @Option(names = "--reliability", description = "Write the reliability diagram (PNG) to this file (default with --json: <json name>-reliability.png next to it)")
+    Path reliability;
     @Option(names = "--batch", defaultValue = "16")
     int batch;
     @Option(names = "--skip-bad", description = "Skip unreadable images (counted) instead of refusing")
@@ -48,10 +63,20 @@ public class EvaluateCommand implements Callable<Integer> {
                         + bundle.preprocessing().labels() + ")");
             }
         }
-        Predictions p = Evaluator.predict(bundle.network(),
-                ImageIterators.evaluation(folder.images(), bundle.preprocessing(), batch), bundle.preprocessing().labels());
-        Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE);
-        System.out.print(ConsoleTable.metrics("Evaluation of " + model + " on " + folder.root(), m));
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        List<Supplier<DataSetIterator>> views = new ArrayList<>();
+        for (ImageTransform view : tta ? TestTimeAugmentation.views(bundle.preprocessing()) : TestTimeAugmentation.views(bundle.preprocessing()).subList(0, 1)) {
+            views.add(() -> ImageIterators.evaluation(folder.images(), bundle.preprocessing(), batch, view));
+        }
+        // The threshold and temperature come from the zip (chosen on the training run's validation split), never from these data.
+        double temperature = bundle.decision() != null ? bundle.decision().temperature() : 1.0;
+        Predictions p = Calibration.scale(Evaluator.predictAveraged(bundle.network(), views, bundle.preprocessing().labels()), temperature);
+        Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE, t.value());
+        Metrics atHalf = MetricsCalculator.compute(p, ClassLabels.POSITIVE, MetricsCalculator.DEFAULT_THRESHOLD);
+        String how = String.format(Locale.ROOT, "threshold %s%s%s", t.source(), temperature != 1.0 ? String.format(Locale.ROOT, ", temperature %.3f", temperature) : "",
+                tta ? ", TTA " + views.size() + " views" : "");
+        System.out.print(ConsoleTable.metrics("Evaluation of " + model + " on " + folder.root() + " (" + how + ")", m));
+        System.out.print(ConsoleTable.metrics("The same at threshold 0.5", atHalf));
         if (!folder.skipped().isEmpty()) {
             System.out.println("skipped unreadable images: " + folder.skipped().size());
         }
@@ -60,8 +85,18 @@ public class EvaluateCommand implements Callable<Integer> {
             extra.put("data", folder.root().toString());
             extra.put("model", model.toString());
             extra.put("skipped_unreadable", folder.skipped().size());
+            extra.put("threshold_source", t.source());
+            extra.put("temperature", temperature);
+            extra.put("tta_views", views.size());
+            extra.put("at_threshold_0.5", atHalf);
             org.xraydl.AtomicFiles.writeString(json, JsonReports.metricsJson(m, extra));
             System.out.println("metrics written to " + json);
+        }
+        Path diagram = reliability != null ? reliability
+                : json != null ? json.resolveSibling(json.getFileName().toString().replaceFirst("\\.json$", "") + "-reliability.png") : null;
+        if (diagram != null) {
+            Charts.write(Charts.reliabilityChart(p, ClassLabels.POSITIVE, 1.0), diagram);
+            System.out.println("reliability diagram written to " + diagram);
         }
         if (predictions != null) {
             org.xraydl.AtomicFiles.writeString(predictions, RunDirectory.predictionsCsv(p));

@@ -15,17 +15,24 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "predict", mixinStandardHelpOptions = true,
-        description = "Print one JSON line per image: class, confidence, probabilities (an unreadable image gets an error line).")
+        description = "Print one JSON line per image: class (decided with --threshold), confidence, probabilities, threshold "
+                + "(an unreadable image gets an error line).")
 public class PredictCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model zip from a run (best.zip / last.zip)")
     Path model;
+    @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
+    String threshold;
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    boolean tta;
     @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_FOLDER")
     List<Path> inputs;
 
     @Override
     public Integer call() throws JsonProcessingException {
-        Predictor predictor = new Predictor(ModelBundle.load(model));
+        ModelBundle bundle = ModelBundle.load(model);
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        Predictor predictor = new Predictor(bundle, tta, t.value());
         List<Path> files = Predictor.expand(inputs);
         if (files.isEmpty()) {
             throw new UserError("no images found in " + inputs);
@@ -42,6 +49,10 @@ public class PredictCommand implements Callable<Integer> {
                 Map<String, Double> probs = new LinkedHashMap<>();
                 a.probabilities().forEach((k, v) -> probs.put(k, Math.round(v * 1e4) / 1e4));
                 line.put("probabilities", probs);
+                line.put("threshold", a.threshold());
+                if (tta) {
+                    line.put("tta", true);
+                }
             } else {
                 line.put("error", a.error());
                 failed++;

@@ -115,6 +115,10 @@ public final class ConfigLoader {
                 "normalization must be imagenet or vgg, got " + c.normalization());
         require(java.util.Set.of("local", "spark").contains(c.engine()),
                 "engine must be local or spark, got " + c.engine());
+        require(java.util.Set.of("sensitivity", "youden").contains(c.thresholdMethod()),
+                "thresholdMethod must be sensitivity or youden, got " + c.thresholdMethod());
+        require(c.targetSensitivity() > 0 && c.targetSensitivity() <= 1,
+                "targetSensitivity must be in (0, 1], got " + c.targetSensitivity());
         require(java.util.Set.of("shared", "averaging").contains(c.trainingMaster()),
                 "trainingMaster must be shared (gradient sharing) or averaging (parameter averaging), got " + c.trainingMaster());
         validateOptimization(c);

@@ -88,7 +88,11 @@ public record RunConfig(
         @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience,
         /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that
            would, at the pace of the last one, end after it. */
-        @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes
+        @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes,
+        /* How the decision threshold stored in best.zip is chosen on validation: sensitivity | youden. */
+        @JsonProperty("thresholdMethod") String thresholdMethod,
+        /* thresholdMethod sensitivity: the highest threshold with validation sensitivity >= this. */
+        @JsonProperty("targetSensitivity") double targetSensitivity
 ) {
 
     public boolean trunkFrozen() {

@@ -33,8 +33,12 @@ public final class ImageIterators {
     }
 
     public static DataSetIterator evaluation(List<LabeledImage> images, Preprocessing p, int batchSize) {
-        return iterator(new CollectionInputSplit(uris(images)), new CenterCropTransform(p.resizeTo(), p.imageSize()),
-                p, batchSize, true);
+        return evaluation(images, p, batchSize, new CenterCropTransform(p.resizeTo(), p.imageSize()));
+    }
+
+    /** The evaluation iterator with another deterministic view (test-time augmentation). */
+    public static DataSetIterator evaluation(List<LabeledImage> images, Preprocessing p, int batchSize, ImageTransform view) {
+        return iterator(new CollectionInputSplit(uris(images)), view, p, batchSize, true);
     }
 
     private static DataSetIterator iterator(InputSplit split, ImageTransform transform, Preprocessing p,

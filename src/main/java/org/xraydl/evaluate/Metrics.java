@@ -6,11 +6,13 @@ import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import java.util.List;
 
 /**
- * Binary diagnostic metrics with PNEUMONIA as the positive class. {@code confusion} rows are the
- * true class, columns the predicted class, both in {@code labels} order. {@code loss} is the mean
+ * Binary diagnostic metrics with PNEUMONIA as the positive class, an image being called positive
+ * when its positive-class probability is {@code >= threshold}. {@code confusion} rows are the
+ * true class, columns the predicted class, both in {@code labels} order. {@code ece}: expected
+ * calibration error of the positive-class probability (see {@link Calibration}). {@code loss} is the mean
  * unweighted cross-entropy (NaN when not computed).
  */
-@JsonPropertyOrder({"n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "loss", "positive", "labels", "confusion", "ci95"})
+@JsonPropertyOrder({"n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "ece", "threshold", "loss", "positive", "labels", "confusion", "ci95"})
 public record Metrics(
         @JsonProperty("n") int n,
         @JsonProperty("accuracy") double accuracy,
@@ -24,5 +26,7 @@ public record Metrics(
         @JsonProperty("labels") List<String> labels,
         @JsonProperty("confusion") int[][] confusion,
         /* 95% intervals [low, high] for accuracy, sensitivity, specificity, precision (Wilson) and auc (Hanley-McNeil). */
-        @JsonProperty("ci95") java.util.Map<String, double[]> ci95) {
+        @JsonProperty("ci95") java.util.Map<String, double[]> ci95,
+        @JsonProperty("threshold") double threshold,
+        @JsonProperty("ece") double ece) {
 }

@@ -1,16 +1,19 @@
 package org.xraydl.evaluate;
 
-import org.nd4j.evaluation.classification.Evaluation;
-import org.nd4j.evaluation.classification.ROC;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.data.ClassLabels;
 
-/** Pure functions from predictions to metrics, on DL4J's own Evaluation and ROC (exact AUC). */
+/**
+ * Pure functions from predictions to metrics. The confusion matrix counts the decision "positive when
+ * the positive-class probability is >= threshold"; the AUC is the tie-safe Mann-Whitney value of {@link Roc}
+ * (DL4J's exact ROC sorts without a tie rule, so tied scores could make it depend on row order).
+ */
 public final class MetricsCalculator {
 
     private MetricsCalculator() {
     }
+
+    /** The default operating point: threshold 0.5 (the most probable class, for two classes). */
+    public static final double DEFAULT_THRESHOLD = 0.5;
 
     /**
      * Binary metrics with {@code positiveLabel} (the project's: {@link ClassLabels#POSITIVE}) as the positive class.
@@ -18,6 +21,10 @@ public final class MetricsCalculator {
      * @throws org.xraydl.UserError if the predictions' labels do not hold {@code positiveLabel}
      */
     public static Metrics compute(Predictions p, String positiveLabel) {
+        return compute(p, positiveLabel, DEFAULT_THRESHOLD);
+    }
+
+    public static Metrics compute(Predictions p, String positiveLabel, double threshold) {
         int n = p.size();
         int k = p.labels().size();
         if (k != 2) {
@@ -25,25 +32,16 @@ public final class MetricsCalculator {
         }
         int pos = ClassLabels.indexOf(p.labels(), positiveLabel);
         int neg = 1 - pos;
-        INDArray labels = Nd4j.zeros(n, k);
-        INDArray probs = Nd4j.create(p.probabilities());
         double loss = 0;
-        for (int i = 0; i < n; i++) {
-            labels.putScalar(i, p.trueClass()[i], 1.0);
-            loss -= Math.log(Math.max(1e-12, p.probabilities()[i][p.trueClass()[i]]));
-        }
-        Evaluation eval = new Evaluation(p.labels(), 1);
-        eval.eval(labels, probs);
         int[][] confusion = new int[k][k];
-        for (int t = 0; t < k; t++) {
-            for (int q = 0; q < k; q++) {
-                confusion[t][q] = eval.getConfusionMatrix().getCount(t, q);
-            }
+        for (int i = 0; i < n; i++) {
+            int truth = p.trueClass()[i];
+            loss -= Math.log(Math.max(1e-12, p.probabilities()[i][truth]));
+            confusion[truth][p.probabilities()[i][pos] >= threshold ? pos : neg]++;
         }
-        // ROC on the positive-class probability: exact (thresholdSteps = 0).
-        ROC roc = new ROC(0);
-        roc.eval(labels.getColumn(pos).reshape(n, 1), probs.getColumn(pos).reshape(n, 1));
-        double auc = hasBothClasses(p.trueClass()) ? roc.calculateAUC() : Double.NaN;
+        double[] scores = Calibration.scores(p, pos);
+        boolean[] positive = Calibration.isPositive(p, pos);
+        double auc = Roc.auc(scores, positive);
         double tp = confusion[pos][pos], fn = confusion[pos][neg], fp = confusion[neg][pos], tn = confusion[neg][neg];
         double sensitivity = ratio(tp, tp + fn);
         double specificity = ratio(tn, tn + fp);
@@ -57,33 +55,14 @@ public final class MetricsCalculator {
         ci.put("precision", ConfidenceIntervals.wilson(tp, tp + fp));
         ci.put("auc", ConfidenceIntervals.hanleyMcNeil(auc, (int) (tp + fn), (int) (tn + fp)));
         return new Metrics(n, ratio(tp + tn, n), sensitivity, specificity, precision, f1, auc,
-                n == 0 ? Double.NaN : loss / n, p.labels().get(pos), p.labels(), confusion, ci);
+                n == 0 ? Double.NaN : loss / n, p.labels().get(pos), p.labels(), confusion, ci, threshold,
+                Calibration.ece(scores, positive));
     }
 
-    /** ROC points (false positive rate, true positive rate) for plotting. */
+    /** ROC points (false positive rate, true positive rate) for plotting; see {@link Roc#curve}. */
     public static double[][] rocCurve(Predictions p, String positiveLabel) {
         int pos = ClassLabels.indexOf(p.labels(), positiveLabel);
-        int n = p.size();
-        INDArray labels = Nd4j.zeros(n, 1);
-        INDArray probs = Nd4j.zeros(n, 1);
-        for (int i = 0; i < n; i++) {
-            labels.putScalar(i, 0, p.trueClass()[i] == pos ? 1 : 0);
-            probs.putScalar(i, 0, p.probabilities()[i][pos]);
-        }
-        ROC roc = new ROC(0);
-        roc.eval(labels, probs);
-        var curve = roc.getRocCurve();
-        double[] fpr = curve.getX();
-        double[] tpr = curve.getY();
-        return new double[][]{fpr, tpr};
-    }
-
-    private static boolean hasBothClasses(int[] t) {
-        boolean a = false, b = false;
-        for (int x : t) {
-            if (x == 0) a = true; else b = true;
-        }
-        return a && b;
+        return Roc.curve(Calibration.scores(p, pos), Calibration.isPositive(p, pos));
     }
 
     private static double ratio(double a, double b) {

@@ -3,8 +3,12 @@ package org.xraydl.predict;
 import org.datavec.image.loader.NativeImageLoader;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.xraydl.data.CenterCropTransform;
+import org.datavec.image.transform.ImageTransform;
+import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageChecks;
+import org.xraydl.data.TestTimeAugmentation;
+import org.xraydl.evaluate.Calibration;
+import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageNormalizer;
 import org.xraydl.data.Preprocessing;
@@ -19,12 +23,18 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-/** Answers per image with the class, its confidence and all class probabilities. */
+/**
+ * Answers per image with the class, its confidence and all class probabilities. The probabilities
+ * are the model's after its stored temperature (if any), averaged over the test-time augmentation
+ * views with {@code tta}; the class is {@value ClassLabels#POSITIVE} when its probability is
+ * {@code >= threshold}, else the other class.
+ */
 public final class Predictor {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Predictor.class);
 
     /** One answer: either probabilities or an error (unreadable file), never both. */
-    public record Answer(String file, String predictedClass, double confidence, Map<String, Double> probabilities, String error) {
+    public record Answer(String file, String predictedClass, double confidence, Map<String, Double> probabilities,
+                         double threshold, String error) {
         public boolean ok() {
             return error == null;
         }
@@ -32,42 +42,71 @@ public final class Predictor {
 
     private final ComputationGraph net;
     private final Preprocessing pre;
-    private final NativeImageLoader loader;
+    private final List<NativeImageLoader> views;
     private final ImageNormalizer normalizer;
+    private final double threshold;
+    private final double temperature;
 
+    /** The model's stored decision rule (threshold 0.5 and no temperature without one), no TTA. */
     public Predictor(ModelBundle bundle) {
+        this(bundle, false, bundle.decision() != null ? bundle.decision().threshold() : MetricsCalculator.DEFAULT_THRESHOLD);
+    }
+
+    public Predictor(ModelBundle bundle, boolean tta, double threshold) {
         this.net = bundle.network();
         this.pre = bundle.preprocessing();
-        this.loader = new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(),
-                new CenterCropTransform(pre.resizeTo(), pre.imageSize()));
+        List<ImageTransform> transforms = TestTimeAugmentation.views(pre);
+        this.views = (tta ? transforms : transforms.subList(0, 1)).stream()
+                .map(t -> new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
         this.normalizer = new ImageNormalizer(pre.normalization());
+        this.threshold = threshold;
+        this.temperature = bundle.decision() != null ? bundle.decision().temperature() : 1.0;
     }
 
     public Answer predict(Path file) {
         if (Files.isRegularFile(file) && !ImageFolderScanner.isImageFile(file)) {
-            return new Answer(file.toString(), null, Double.NaN, null,
-                    "unsupported file type (supported: " + ImageFolderScanner.supportedList() + ")");
+            return error(file, "unsupported file type (supported: " + ImageFolderScanner.supportedList() + ")");
         }
         String problem = ImageChecks.problem(file);
         if (problem != null) {
-            return new Answer(file.toString(), null, Double.NaN, null, problem);
+            return error(file, problem);
         }
-        INDArray x;
-        try {
-            x = loader.asMatrix(file.toFile());
-        } catch (IOException | RuntimeException e) {
-            return new Answer(file.toString(), null, Double.NaN, null, "cannot read image: " + e.getMessage());
-        }
-        INDArray out = net.outputSingle(false, normalizer.normalize(x));
-        Map<String, Double> probs = new LinkedHashMap<>();
-        int best = 0;
-        for (int k = 0; k < pre.labels().size(); k++) {
-            probs.put(pre.labels().get(k), out.getDouble(0, k));
-            if (out.getDouble(0, k) > out.getDouble(0, best)) {
-                best = k;
+        int k = pre.labels().size();
+        double[] mean = new double[k];
+        for (NativeImageLoader view : views) {
+            INDArray x;
+            try {
+                x = view.asMatrix(file.toFile());
+            } catch (IOException | RuntimeException e) {
+                return error(file, "cannot read image: " + e.getMessage());
+            }
+            INDArray out = net.outputSingle(false, normalizer.normalize(x));
+            for (int j = 0; j < k; j++) {
+                mean[j] += out.getDouble(0, j) / views.size();
             }
         }
-        return new Answer(file.toString(), pre.labels().get(best), out.getDouble(0, best), probs, null);
+        double[] p = Calibration.scale(mean, temperature);
+        Map<String, Double> probs = new LinkedHashMap<>();
+        for (int j = 0; j < k; j++) {
+            probs.put(pre.labels().get(j), p[j]);
+        }
+        int pos = pre.labels().indexOf(ClassLabels.POSITIVE);
+        int decided;
+        if (k == 2 && pos >= 0) {
+            decided = p[pos] >= threshold ? pos : 1 - pos;
+        } else {
+            decided = 0;
+            for (int j = 1; j < k; j++) {
+                if (p[j] > p[decided]) {
+                    decided = j;
+                }
+            }
+        }
+        return new Answer(file.toString(), pre.labels().get(decided), p[decided], probs, threshold, null);
+    }
+
+    private Answer error(Path file, String why) {
+        return new Answer(file.toString(), null, Double.NaN, null, threshold, why);
     }
 
     /** Files named directly, and images (recursively, sorted) in folders named; other files there are counted in a warning. */

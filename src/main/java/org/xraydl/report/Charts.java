@@ -19,6 +19,7 @@ import org.xraydl.AtomicFiles;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.data.ClassLabels;
+import org.xraydl.evaluate.Calibration;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
@@ -45,8 +46,9 @@ public final class Charts {
     public static final String LOSS_ACCURACY = "loss_accuracy.png";
     public static final String ROC = "roc.png";
     public static final String CONFUSION = "confusion_matrix.png";
+    public static final String RELIABILITY = "reliability.png";
     /** Every chart file name, in the order they are drawn. */
-    public static final List<String> FILES = List.of(LOSS_ACCURACY, ROC, CONFUSION);
+    public static final List<String> FILES = List.of(LOSS_ACCURACY, ROC, CONFUSION, RELIABILITY);
 
     public static final int WIDTH = 1000;
     public static final int HEIGHT = 640;
@@ -88,7 +90,16 @@ public final class Charts {
         JsonNode metrics = Files.isRegularFile(metricsJson) ? readJson(metricsJson) : null;
         Predictions predictions = Files.isRegularFile(predictionsCsv) ? RunDirectory.readPredictions(predictionsCsv) : null;
         if (predictions != null && predictions.size() > 0) {
-            written.add(write(rocChart(predictions, ClassLabels.POSITIVE), runDir.resolve(ROC)));
+            // The AUC printed on the chart is the one in metrics.json (the CSV of an older run has 6-decimal scores).
+            double auc = metrics != null && metrics.hasNonNull("auc") && metrics.get("auc").isNumber()
+                    ? metrics.get("auc").asDouble() : MetricsCalculator.compute(predictions, ClassLabels.POSITIVE).auc();
+            XYChart roc = rocChart(predictions, ClassLabels.POSITIVE, auc);
+            JsonNode op = metrics == null ? null : metrics.get("operating_point");
+            if (op != null && op.hasNonNull("sensitivity") && op.hasNonNull("specificity") && op.hasNonNull("threshold")) {
+                markOperatingPoint(roc, 1 - op.get("specificity").asDouble(), op.get("sensitivity").asDouble(),
+                        op.get("threshold").asDouble(), op.path("method").asText(""));
+            }
+            written.add(write(roc, runDir.resolve(ROC)));
         }
         Confusion confusion = confusionOf(metrics);
         if (confusion == null && predictions != null && predictions.size() > 0) {
@@ -96,6 +107,11 @@ public final class Charts {
         }
         if (confusion != null) {
             written.add(write(confusionChart(confusion.labels(), confusion.counts()), runDir.resolve(CONFUSION)));
+        }
+        if (predictions != null && predictions.size() > 0) {
+            JsonNode op = metrics == null ? null : metrics.get("operating_point");
+            double temperature = op != null && op.hasNonNull("temperature") ? op.get("temperature").asDouble() : 1.0;
+            written.add(write(reliabilityChart(predictions, ClassLabels.POSITIVE, temperature), runDir.resolve(RELIABILITY)));
         }
         return written;
     }
@@ -202,6 +218,11 @@ public final class Charts {
 
     /** ROC curve of {@code positive} (the project's: {@link ClassLabels#POSITIVE}) with the chance diagonal; the legend gives the AUC. */
     public static XYChart rocChart(Predictions p, String positive) {
+        return rocChart(p, positive, MetricsCalculator.compute(p, positive).auc());
+    }
+
+    /** ROC curve with a given AUC in the legend (the run's metrics.json value). */
+    public static XYChart rocChart(Predictions p, String positive, double auc) {
         double[][] curve = MetricsCalculator.rocCurve(p, positive);
         List<double[]> points = new ArrayList<>();
         for (int i = 0; i < curve[0].length; i++) {
@@ -211,7 +232,6 @@ public final class Charts {
         }
         double[] fpr = points.stream().mapToDouble(a -> a[0]).toArray();
         double[] tpr = points.stream().mapToDouble(a -> a[1]).toArray();
-        double auc = MetricsCalculator.compute(p, positive).auc();
         String aucText = Double.isNaN(auc) ? "AUC undefined: only one class present" : String.format(Locale.ROOT, "AUC = %.3f", auc);
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
                 .title(String.format(Locale.ROOT, "ROC curve, validation set (n = %d, positive class %s)", p.size(), positive))
@@ -238,6 +258,70 @@ public final class Charts {
             model.setLineWidth(2.5f);
         }
         return chart;
+    }
+
+    /**
+     * Reliability diagram of the positive-class probability ({@link Calibration#BINS} equal-width bins):
+     * observed fraction of positives against mean predicted probability per non-empty bin, with the
+     * diagonal of perfect calibration and the ECE in the legend; with a temperature other than 1 also the
+     * temperature-scaled probabilities.
+     */
+    public static XYChart reliabilityChart(Predictions p, String pos, double temperature) {
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT)
+                .title(String.format(Locale.ROOT, "Reliability diagram (n = %d, positive class %s, %d bins)", p.size(), pos, Calibration.BINS))
+                .xAxisTitle("Mean predicted probability of " + pos + " in the bin")
+                .yAxisTitle("Observed fraction of " + pos + " in the bin").build();
+        var styler = chart.getStyler();
+        styler.setLegendPosition(Styler.LegendPosition.InsideNW);
+        styler.setChartBackgroundColor(Color.WHITE);
+        styler.setPlotBackgroundColor(Color.WHITE);
+        styler.setXAxisMin(0.0);
+        styler.setXAxisMax(1.0);
+        styler.setYAxisMin(0.0);
+        styler.setYAxisMax(1.0);
+        styler.setXAxisDecimalPattern("0.0");
+        styler.setYAxisDecimalPattern("0.0");
+        XYSeries perfect = chart.addSeries("Perfect calibration", new double[]{0, 1}, new double[]{0, 1});
+        perfect.setMarker(SeriesMarkers.NONE);
+        perfect.setLineColor(CHANCE);
+        perfect.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 6f}, 0f));
+        addReliability(chart, "Model", p, pos, TRAIN_LOSS, SeriesMarkers.CIRCLE);
+        if (temperature != 1.0) {
+            addReliability(chart, String.format(Locale.ROOT, "Temperature %.2f", temperature),
+                    Calibration.scale(p, temperature), pos, VAL_LOSS, SeriesMarkers.DIAMOND);
+        }
+        return chart;
+    }
+
+    private static void addReliability(XYChart chart, String name, Predictions p, String pos, Color color,
+                                       org.knowm.xchart.style.markers.Marker marker) {
+        int k = p.labels().indexOf(pos);
+        double[] scores = Calibration.scores(p, k);
+        boolean[] positive = Calibration.isPositive(p, k);
+        List<double[]> points = new ArrayList<>();
+        for (Calibration.Bin b : Calibration.reliability(scores, positive, Calibration.BINS)) {
+            if (b.count() > 0) {
+                points.add(new double[]{b.meanProbability(), b.positiveFraction()});
+            }
+        }
+        if (points.isEmpty()) {
+            return;
+        }
+        XYSeries s = chart.addSeries(String.format(Locale.ROOT, "%s (ECE = %.3f)", name, Calibration.ece(scores, positive)),
+                points.stream().mapToDouble(a -> a[0]).toArray(), points.stream().mapToDouble(a -> a[1]).toArray());
+        s.setLineColor(color);
+        s.setMarkerColor(color);
+        s.setMarker(marker);
+        s.setLineWidth(2.5f);
+    }
+
+    /** Marks the stored operating point (its validation false positive and true positive rate) on a ROC chart. */
+    public static void markOperatingPoint(XYChart roc, double fpr, double tpr, double threshold, String method) {
+        XYSeries s = roc.addSeries(String.format(Locale.ROOT, "Operating point (%sthreshold %.3f: sensitivity %.3f, specificity %.3f)",
+                method.isEmpty() ? "" : method + " ", threshold, tpr, 1 - fpr), new double[]{fpr}, new double[]{tpr});
+        s.setMarker(SeriesMarkers.DIAMOND);
+        s.setMarkerColor(VAL_LOSS);
+        s.setLineColor(VAL_LOSS);
     }
 
     /** Confusion matrix: columns the predicted class, rows the true class, cells the image counts. */

@@ -12,7 +12,8 @@ public final class ConsoleTable {
 
     public static String metrics(String title, Metrics m) {
         StringBuilder sb = new StringBuilder();
-        sb.append(title).append(" (n = ").append(m.n()).append(", positive class = ").append(m.positive()).append(")\n");
+        sb.append(title).append(" (n = ").append(m.n()).append(", positive class = ").append(m.positive())
+                .append(String.format(Locale.ROOT, ", positive when p >= %.4f)%n", m.threshold()));
         String line = "+-------------+--------+-----------------+\n";
         sb.append(line);
         sb.append(String.format(Locale.ROOT, "| %-11s | %6s | %-15s |%n", "metric", "value", "95% CI"));
@@ -24,6 +25,7 @@ public final class ConsoleTable {
         row(sb, "f1", m.f1(), null);
         row(sb, "roc auc", m.auc(), ci(m, "auc"));
         row(sb, "loss", m.loss(), null);
+        row(sb, "ece", m.ece(), null);
         sb.append(line);
         int w = 4;
         for (String l : m.labels()) {

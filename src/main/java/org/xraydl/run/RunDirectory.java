@@ -159,7 +159,7 @@ public final class RunDirectory {
             sb.append(quote(p.files().get(i))).append(',').append(p.labels().get(p.trueClass()[i])).append(',')
                     .append(p.labels().get(p.predictedClass(i)));
             for (double v : p.probabilities()[i]) {
-                sb.append(',').append(String.format(Locale.ROOT, "%.6f", v));
+                sb.append(',').append(v); // full precision (shortest round-trip form): charts redrawn from it match metrics.json
             }
             sb.append('\n');
         }

@@ -20,6 +20,7 @@ import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
+import org.xraydl.evaluate.OperatingPoint;
 import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.ModelBundle;
@@ -79,7 +80,7 @@ public final class Trainer {
         try (engine) {
             epochLoop(c, o, engine, data, run);
         }
-        return finish(data, run);
+        return finish(c, data, run);
     }
 
     /** Scan (every image checked), the two classes, the patient-grouped split and the preprocessing. */
@@ -236,7 +237,7 @@ public final class Trainer {
     }
 
     /** Scores the best model on the validation split and writes metrics, predictions, provenance and charts. */
-    private static Result finish(PreparedData data, RunState run) {
+    private static Result finish(RunConfig c, PreparedData data, RunState run) {
         Predictions bestPredictions = run.bestPredictions;
         if (bestPredictions == null) {
             // Resumed run whose best epoch was before the resume: score the saved best model again.
@@ -248,6 +249,9 @@ public final class Trainer {
         extra.put("split", "validation");
         extra.put("best_epoch", run.bestEpoch);
         extra.put("skipped_unreadable", data.folder().skipped().size());
+        // The operating threshold and temperature are chosen here, on validation, and stored in best.zip.
+        extra.put("operating_point", OperatingPoint.chooseAndStore(bestPredictions, c, ClassLabels.POSITIVE,
+                run.dir.resolve(RunDirectory.BEST)));
         run.dir.writeMetrics(finalMetrics, extra);
         run.dir.writePredictions(bestPredictions);
         run.dir.writeJson(RunDirectory.PROVENANCE, run.provenance);

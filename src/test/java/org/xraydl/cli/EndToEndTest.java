@@ -84,6 +84,15 @@ class EndToEndTest {
         assertTrue(valN >= 20 && valN < 100, "validation size " + valN);
         // Metrics are on the held-out patients only: no validation file is in the training list.
         assertSplitIsLeakFree(run.resolve("split.csv"), valN);
+        // The operating point chosen on validation is in metrics.json and in best.zip; the run has its reliability diagram,
+        // and the AUC recomputed from the full-precision val_predictions.csv is the one in metrics.json (and on roc.png).
+        double stored = org.xraydl.model.io.ModelBundle.load(run.resolve("best.zip")).decision().threshold();
+        assertEquals(stored, metrics.get("operating_point").get("threshold").asDouble(), 0);
+        assertTrue(metrics.get("operating_point").get("sensitivity").asDouble() >= 0.97, metrics.toString());
+        assertTrue(metrics.has("ece"), metrics.toString());
+        assertTrue(Files.size(run.resolve("reliability.png")) > 0);
+        assertEquals(metrics.get("auc").asDouble(), org.xraydl.evaluate.MetricsCalculator.compute(
+                org.xraydl.run.RunDirectory.readPredictions(run.resolve("val_predictions.csv")), "PNEUMONIA").auc(), 0);
 
         // Evaluate on the sample's own test folder (other patients), with the JSON the issue asks for.
         Path json = tmp.resolve("eval.json");
@@ -105,6 +114,9 @@ class EndToEndTest {
         double auc = m.get("auc").asDouble();
         assertTrue(auc >= 0 && auc <= 1, "auc " + auc);
         assertTrue(eval.out().contains("sensitivity"), eval.out());
+        assertEquals(stored, m.get("threshold").asDouble(), 0, "evaluate uses the stored threshold by default");
+        assertEquals(0.5, m.get("at_threshold_0.5").get("threshold").asDouble(), 0);
+        assertTrue(Files.size(tmp.resolve("eval-reliability.png")) > 0, "reliability diagram next to --json");
 
         // Predict: two real images and one broken file; the broken one gets an error line, the others still print.
         Path normal;
@@ -128,9 +140,19 @@ class EndToEndTest {
             double pn = p.get("probabilities").get("NORMAL").asDouble();
             double pp = p.get("probabilities").get("PNEUMONIA").asDouble();
             assertEquals(1.0, pn + pp, 1e-3);
-            assertEquals(Math.max(pn, pp), conf, 1e-3);
-            assertEquals(pp > pn ? "PNEUMONIA" : "NORMAL", cls);
+            assertEquals(stored, p.get("threshold").asDouble(), 0, "predict uses the stored threshold by default");
+            assertEquals(cls.equals("PNEUMONIA") ? pp : pn, conf, 1e-3);
         }
+        // The class is decided with the threshold, on the unrounded probability: check with thresholds around it.
+        JsonNode first = ConfigLoader.JSON.readTree(lines.get(0));
+        double pp0 = first.get("probabilities").get("PNEUMONIA").asDouble();
+        Outcome low = cli("predict", "--model", run.resolve("best.zip").toString(), "--threshold", String.valueOf(Math.max(0, pp0 - 0.001)), normal.toString());
+        Outcome high = cli("predict", "--model", run.resolve("best.zip").toString(), "--threshold", String.valueOf(Math.min(1, pp0 + 0.001)), normal.toString());
+        assertTrue(low.out().contains("\"class\":\"PNEUMONIA\""), low.out());
+        assertTrue(high.out().contains("\"class\":\"NORMAL\""), high.out());
+        Outcome badThreshold = cli("predict", "--model", run.resolve("best.zip").toString(), "--threshold", "1.5", normal.toString());
+        assertEquals(2, badThreshold.code());
+        assertTrue(badThreshold.err().contains("--threshold 1.5 is not valid"), badThreshold.err());
         JsonNode bad = ConfigLoader.JSON.readTree(lines.get(1));
         assertTrue(bad.get("file").asText().endsWith("broken.jpeg"));
         assertTrue(bad.has("error") && !bad.has("class"), lines.get(1));

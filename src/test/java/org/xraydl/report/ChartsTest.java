@@ -69,7 +69,8 @@ class ChartsTest {
     void writeAllDrawsTheThreeChartsFromAFinishedRunsFiles(@TempDir Path dir) throws IOException {
         runFolder(dir);
         List<Path> written = Charts.writeAll(dir);
-        assertEquals(List.of(dir.resolve("loss_accuracy.png"), dir.resolve("roc.png"), dir.resolve("confusion_matrix.png")), written);
+        assertEquals(List.of(dir.resolve("loss_accuracy.png"), dir.resolve("roc.png"), dir.resolve("confusion_matrix.png"),
+                dir.resolve("reliability.png")), written);
         for (Path png : written) {
             BufferedImage img = ImageIO.read(png.toFile());
             assertTrue(img != null, png + " is not a readable PNG");
@@ -144,7 +145,7 @@ class ChartsTest {
         runFolder(dir);
         Files.delete(dir.resolve(RunDirectory.METRICS));
         Files.delete(dir.resolve(RunDirectory.HISTORY));
-        assertEquals(List.of(dir.resolve("roc.png"), dir.resolve("confusion_matrix.png")), Charts.writeAll(dir));
+        assertEquals(List.of(dir.resolve("roc.png"), dir.resolve("confusion_matrix.png"), dir.resolve("reliability.png")), Charts.writeAll(dir));
         assertFalse(Files.exists(dir.resolve("loss_accuracy.png")));
     }
 

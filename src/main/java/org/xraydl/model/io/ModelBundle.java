@@ -21,6 +21,7 @@ import java.nio.file.FileSystem;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
@@ -31,11 +32,18 @@ import java.util.zip.ZipFile;
  * temp file and renamed, so a crash never leaves a half-written model.
  */
 public record ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config,
-                          Map<String, Object> provenance) {
+                          Map<String, Object> provenance, DecisionRule decision) {
+
+    /** A bundle without a decision rule (training checkpoints: the rule is added to best.zip at the end). */
+    public ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config, Map<String, Object> provenance) {
+        this(network, preprocessing, config, provenance, null);
+    }
     // Flat names: DL4J's ModelSerializer refuses any zip that contains a directory entry.
     static final String PREPROCESSING = "xraydl_preprocessing.json";
     static final String CONFIG = "xraydl_config.json";
     static final String PROVENANCE = "xraydl_provenance.json";
+    /** Optional: the operating threshold and temperature chosen on validation (zips before it have none). */
+    static final String DECISION = "xraydl_decision.json";
 
     public void save(Path target, boolean withUpdater) {
         try {
@@ -45,6 +53,9 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                     Files.writeString(zip.getPath(PREPROCESSING), ConfigLoader.JSON.writeValueAsString(preprocessing));
                     Files.writeString(zip.getPath(CONFIG), ConfigLoader.JSON.writeValueAsString(config));
                     Files.writeString(zip.getPath(PROVENANCE), ConfigLoader.JSON.writeValueAsString(provenance));
+                    if (decision != null) {
+                        Files.writeString(zip.getPath(DECISION), ConfigLoader.JSON.writeValueAsString(decision));
+                    }
                 }
             });
         } catch (IOException e) {
@@ -61,6 +72,7 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
             Preprocessing pre;
             RunConfig config;
             Map<String, Object> provenance;
+            DecisionRule decision;
             try {
                 ZipEntry p = zip.getEntry(PREPROCESSING);
                 if (p == null) {
@@ -73,6 +85,8 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                 @SuppressWarnings("unchecked")
                 Map<String, Object> m = ConfigLoader.JSON.convertValue(prov, Map.class);
                 provenance = m;
+                ZipEntry d = zip.getEntry(DECISION);
+                decision = d == null ? null : ConfigLoader.JSON.readValue(read(zip, d), DecisionRule.class);
             } catch (IOException | RuntimeException e) {
                 if (e instanceof UserError u) {
                     throw u;
@@ -84,12 +98,29 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                 NativeHelpers.ensureConfigured();
                 ComputationGraph net = ModelZip.restoreGraph(zip, true);
                 FastLayers.engage(net);
-                return new ModelBundle(net, pre, config, provenance);
+                return new ModelBundle(net, pre, config, provenance, decision);
             } catch (Exception e) {
                 throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);
             }
         } catch (IOException e) {
             throw new UserError("model file " + file + " cannot be closed (" + e.getMessage() + ")");
+        }
+    }
+
+    /**
+     * Adds (or replaces) the decision rule in an existing model zip, through a copy and an atomic
+     * rename; the network entries are copied byte for byte.
+     */
+    public static void storeDecision(Path zipFile, DecisionRule decision) {
+        try {
+            AtomicFiles.write(zipFile, tmp -> {
+                Files.copy(zipFile, tmp, StandardCopyOption.REPLACE_EXISTING);
+                try (FileSystem zip = FileSystems.newFileSystem(URI.create("jar:" + tmp.toUri()), Map.of())) {
+                    Files.writeString(zip.getPath(DECISION), ConfigLoader.JSON.writeValueAsString(decision));
+                }
+            });
+        } catch (IOException e) {
+            throw new UserError("cannot write the decision rule into " + zipFile + ": " + e.getMessage());
         }
     }
 
