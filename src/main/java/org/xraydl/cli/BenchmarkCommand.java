@@ -5,6 +5,7 @@ import org.xraydl.bench.BenchReport;
 import org.xraydl.bench.BenchResult;
 import org.xraydl.bench.Benchmark;
 import org.xraydl.bench.DevicesBenchmark;
+import org.xraydl.bench.EpochBenchmark;
 import org.xraydl.bench.MatrixBenchmark;
 import org.xraydl.bench.Step;
 import org.xraydl.bench.Timing;
@@ -31,6 +32,8 @@ import java.util.concurrent.Callable;
 @Command(name = "benchmark", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Speed benchmarks on random float32 input (NCHW), comparable with shared/bench/torch_peer.py.",
                 "  --step S             one workload: prints images/s after a warm-up (JSON line; --json FILE to keep it)",
+                "  --step epoch --data DIR [--split runs/X/split.csv] [--epochs N]",
+                "                       whole epochs of the real training job with a per-stage breakdown (JSON)",
                 "  (no --step)          the matrix models x sizes x steps: table, benchmark.json, benchmark.png",
                 "  --workers N          training time vs ParallelWrapper workers 1..N: workers.json, workers.png",
                 "  --devices            time per batch on CPU vs GPU (GPU only if a CUDA backend is on the classpath): devices.json, devices.png",
@@ -47,7 +50,8 @@ public class BenchmarkCommand implements Callable<Integer> {
     List<Integer> sizes;
     @Option(names = "--batch", defaultValue = "16", description = "Minibatch size (default ${DEFAULT-VALUE})")
     int batch;
-    @Option(names = "--step", description = "forward | head | full | featurize: run only this workload")
+    @Option(names = "--step", description = "forward | head | full | featurize: run only this workload;"
+            + " epoch: time whole training epochs of the train goal's pipeline on --data")
     String step;
     @Option(names = "--steps", split = ",", description = "Matrix/devices: steps (default forward,head,full,featurize; devices: forward,full)")
     List<String> steps;
@@ -62,6 +66,27 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Report folder (default runs/benchmark-<timestamp>)")
     Path out;
 
+    @Option(names = "--data", description = "Epoch step: data folder (NORMAL/ and PNEUMONIA/ or a Kaggle chest_xray tree)")
+    String data;
+    @Option(names = "--split", description = "Epoch step: a run's split.csv, to train on exactly its partition")
+    Path split;
+    @Option(names = "--epochs", defaultValue = "2", description = "Epoch step: epochs to time (default ${DEFAULT-VALUE})")
+    int epochs;
+    @Option(names = "--config", description = "Epoch step: YAML config to start from (default: the bundled defaults)")
+    Path config;
+    @Option(names = "--growth", description = "Epoch step, compact DenseNet: growth rate")
+    Integer growth;
+    @Option(names = "--blocks", split = ",", description = "Epoch step, compact DenseNet: layers per dense block, e.g. 2,4,6")
+    List<Integer> blocks;
+    @Option(names = "--init-features", description = "Epoch step, compact DenseNet: stem features")
+    Integer initFeatures;
+    @Option(names = "--loader-threads", description = "Epoch step: background loader threads (0 = decode on the training thread)")
+    Integer loaderThreads;
+    @Option(names = "--eval-batch", description = "Epoch step: validation batch size (default 2 x --batch)")
+    Integer evalBatch;
+    @Option(names = "--max-batches", description = "Epoch step: cap on batches per epoch (tests)")
+    Integer maxBatches;
+
     @Option(names = "--workers", description = "Training time vs workers 1..N with ParallelWrapper (default model densenet, step full)")
     Integer workers;
     @Option(names = "--batches", defaultValue = "8", description = "Workers mode: minibatches per timed epoch (default ${DEFAULT-VALUE})")
@@ -71,9 +96,9 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--in-process", description = "Run in this JVM instead of child JVMs (one per cell; a single workload is"
             + " forked only to set --omp-wait-policy)")
     boolean inProcess;
-    @Option(names = "--omp-wait-policy", defaultValue = "passive", description = "OMP_WAIT_POLICY for the child JVMs: passive | active |"
-            + " inherit (default ${DEFAULT-VALUE}: OpenMP threads that spin-wait lose their time slice to other processes on a"
-            + " shared machine; 'inherit' keeps the caller's environment)")
+    @Option(names = "--omp-wait-policy", defaultValue = "inherit", description = "OMP_WAIT_POLICY for the child JVMs: inherit | passive |"
+            + " active (default ${DEFAULT-VALUE}: the caller's environment, fastest on an idle machine; passive helps only on a"
+            + " busy, oversubscribed machine, where spin-waiting OpenMP threads lose their time slice)")
     String ompWaitPolicy;
 
     @Option(names = "--workspace", defaultValue = "enabled", description = "Tuning: DL4J workspaces enabled | none (default ${DEFAULT-VALUE})")
@@ -98,7 +123,7 @@ public class BenchmarkCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         Map<String, String> childEnv = childEnv();
         String wantedPolicy = childEnv.get("OMP_WAIT_POLICY");
-        if (wantedPolicy != null && (inProcess || workers != null)
+        if (wantedPolicy != null && (inProcess || workers != null || EpochBenchmark.STEP.equalsIgnoreCase(String.valueOf(step)))
                 && !wantedPolicy.equalsIgnoreCase(String.valueOf(System.getenv("OMP_WAIT_POLICY")))) {
             System.out.println("[benchmark] note: running in this JVM, whose OMP_WAIT_POLICY is "
                     + (System.getenv("OMP_WAIT_POLICY") == null ? "unset" : System.getenv("OMP_WAIT_POLICY"))
@@ -108,6 +133,9 @@ public class BenchmarkCommand implements Callable<Integer> {
                 fastBatchNorm, fastRelu, fastPooling);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
+        }
+        if (EpochBenchmark.STEP.equalsIgnoreCase(String.valueOf(step))) {
+            return epochBenchmark(tuning);
         }
         if (workers != null) {
             Step s = step == null ? Step.FULL : Step.parse(step);
@@ -170,6 +198,35 @@ public class BenchmarkCommand implements Callable<Integer> {
         System.out.print(BenchReport.table(results));
         System.out.println("[benchmark] wrote " + dir.resolve(MatrixBenchmark.JSON) + " and " + dir.resolve(MatrixBenchmark.PNG));
         return results.stream().allMatch(BenchResult::ok) ? 0 : 1;
+    }
+
+    private int epochBenchmark(Tuning tuning) throws IOException {
+        if (data == null) {
+            throw new UserError("--step epoch trains on real images: pass --data DIR (and --split runs/NAME/split.csv to reuse a partition)");
+        }
+        Map<String, Object> o = new java.util.LinkedHashMap<>();
+        o.put("data", data);
+        o.put("epochs", epochs);
+        o.put("batchSize", batch);
+        o.put("maxBatchesPerEpoch", maxBatches);
+        o.put("model", model);
+        if (model != null) {
+            o.put("weights", "none"); // speed only: random initial weights, every layer training
+        }
+        o.put("imageSize", size);
+        o.put("densenetGrowth", growth);
+        o.put("densenetBlocks", blocks);
+        o.put("densenetInitFeatures", initFeatures);
+        o.put("loaderThreads", loaderThreads);
+        o.put("evalBatchSize", evalBatch);
+        Map<String, Object> doc = EpochBenchmark.run(new EpochBenchmark.Spec(config, o, split, tuning), System.out);
+        String line = org.xraydl.config.ConfigLoader.JSON.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(doc);
+        System.out.println(line);
+        if (json != null) {
+            org.xraydl.AtomicFiles.writeString(json, org.xraydl.config.ConfigLoader.JSON.writeValueAsString(doc));
+        }
+        return 0;
     }
 
     private Map<String, String> childEnv() {

@@ -104,6 +104,9 @@ public final class ConfigLoader {
         require(c.workers() >= 1, "workers must be at least 1, got " + c.workers());
         require(c.learningRate() > 0, "learningRate must be positive, got " + c.learningRate());
         require(c.valFraction() > 0 && c.valFraction() < 0.9, "valFraction must be in (0, 0.9), got " + c.valFraction());
+        require(c.loaderThreads() == 0 || c.loaderThreads() == 1,
+                "loaderThreads must be 0 (training thread) or 1 (one background loader thread), got " + c.loaderThreads());
+        require(c.evalBatchSize() >= 0, "evalBatchSize must be >= 0 (0 = twice batchSize), got " + c.evalBatchSize());
         require(c.timeBudgetMinutes() >= 0, "timeBudgetMinutes must be >= 0, got " + c.timeBudgetMinutes());
         require(c.resizeRatio() >= 1.0, "resizeRatio must be >= 1, got " + c.resizeRatio());
         require(c.cropScaleMin() > 0 && c.cropScaleMin() <= 1, "cropScaleMin must be in (0, 1], got " + c.cropScaleMin());

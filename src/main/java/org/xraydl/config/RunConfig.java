@@ -92,8 +92,17 @@ public record RunConfig(
         /* How the decision threshold stored in best.zip is chosen on validation: sensitivity | youden. */
         @JsonProperty("thresholdMethod") String thresholdMethod,
         /* thresholdMethod sensitivity: the highest threshold with validation sensitivity >= this. */
-        @JsonProperty("targetSensitivity") double targetSensitivity
+        @JsonProperty("targetSensitivity") double targetSensitivity,
+        /* Background threads that decode and augment the next training batches while the model
+           trains (0 = on the training thread). Same batches either way. */
+        @JsonProperty("loaderThreads") int loaderThreads,
+        /* Validation minibatch size; 0 = twice batchSize (inference needs less memory). */
+        @JsonProperty("evalBatchSize") int evalBatchSize
 ) {
+
+    public int evaluationBatchSize() {
+        return evalBatchSize > 0 ? evalBatchSize : 2 * batchSize;
+    }
 
     public boolean trunkFrozen() {
         if (freezeTrunk != null) {

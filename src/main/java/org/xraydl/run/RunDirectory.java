@@ -100,6 +100,60 @@ public final class RunDirectory {
         write(SPLIT, sb.toString());
     }
 
+    /**
+     * The train/validation partition of a split.csv written by {@link #writeSplit}, to train or
+     * benchmark on exactly the images of an earlier run (or of the PyTorch peer given the same file).
+     */
+    public static org.xraydl.data.PatientSplit.Split readSplit(Path csv) {
+        if (!Files.isRegularFile(csv)) {
+            throw new UserError("split file not found: " + csv + " (pass a run's split.csv, e.g. runs/NAME/split.csv)");
+        }
+        List<LabeledImage> train = new ArrayList<>();
+        List<LabeledImage> val = new ArrayList<>();
+        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
+        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
+        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = mapper
+                .readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile())) {
+            List<String> header = it.hasNext() ? it.next() : List.of();
+            if (!header.equals(List.of("file", "label", "patient", "side"))) {
+                throw new UserError(csv + ": header is '" + String.join(",", header) + "', expected file,label,patient,side");
+            }
+            for (int line = 2; it.hasNext(); line++) {
+                List<String> f = it.next();
+                if (f.size() == 1 && f.get(0).isBlank()) {
+                    continue;
+                }
+                if (f.size() != 4) {
+                    throw new UserError(csv + " line " + line + ": " + f.size() + " columns, expected file,label,patient,side");
+                }
+                String side = f.get(3);
+                if (side.equals("skipped-unreadable")) {
+                    continue;
+                }
+                Path file = Path.of(f.get(0));
+                if (!Files.isRegularFile(file)) {
+                    throw new UserError(csv + " line " + line + ": image " + file + " not found (paths are as the run saw them:"
+                            + " run from the same working directory)");
+                }
+                LabeledImage image = new LabeledImage(file, f.get(1).toUpperCase(Locale.ROOT), f.get(2));
+                switch (side) {
+                    case "train" -> train.add(image);
+                    case "validation" -> val.add(image);
+                    default -> throw new UserError(csv + " line " + line + ": side '" + side + "', expected train or validation");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof UserError u) {
+                throw u;
+            }
+            throw new UserError("cannot read " + csv + ": " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        if (train.isEmpty() || val.isEmpty()) {
+            throw new UserError(csv + " has " + train.size() + " train and " + val.size() + " validation images: both sides must be non-empty");
+        }
+        return new org.xraydl.data.PatientSplit.Split(List.copyOf(train), List.copyOf(val));
+    }
+
     private static String csvRow(LabeledImage i, String side) {
         return quote(i.file().toString()) + "," + i.label() + "," + i.patientId() + "," + side + "\n";
     }
@@ -119,6 +173,18 @@ public final class RunDirectory {
             Files.writeString(resolve(HISTORY), r.csv() + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
         } catch (IOException e) {
             throw new UserError("cannot append to " + resolve(HISTORY) + ": " + e.getMessage());
+        }
+    }
+
+    /** Appends {@code row} to the CSV file {@code name}, writing {@code header} first if the file is new. */
+    public void appendCsvRow(String name, String header, String row) {
+        try {
+            if (!Files.exists(resolve(name))) {
+                write(name, header + "\n");
+            }
+            Files.writeString(resolve(name), row + "\n", StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UserError("cannot append to " + resolve(name) + ": " + e.getMessage());
         }
     }
 

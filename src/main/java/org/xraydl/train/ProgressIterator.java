@@ -18,21 +18,36 @@ public class ProgressIterator implements DataSetIterator {
     private final long expectedImages;
     private final String task;
     private final boolean show;
+    private final StageTimes times;
     private ProgressBar bar;
     private long images;
 
     public ProgressIterator(DataSetIterator delegate, long expectedImages, String task, boolean show) {
+        this(delegate, expectedImages, task, show, null);
+    }
+
+    /** @param times where the time spent waiting for batches goes ({@link StageTimes.Stage#DATA_WAIT}), or null */
+    public ProgressIterator(DataSetIterator delegate, long expectedImages, String task, boolean show, StageTimes times) {
         this.delegate = delegate;
         this.expectedImages = expectedImages;
         this.task = task;
         this.show = show;
+        this.times = times;
     }
 
     public long images() {
         return images;
     }
 
+    /** Ends the progress bar and stops a prefetching loader's threads (a no-op after a complete epoch). */
     public void finish() {
+        if (delegate instanceof AutoCloseable closeable) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("training data loader did not shut down", e);
+            }
+        }
         if (bar != null) {
             bar.close();
             bar = null;
@@ -41,12 +56,24 @@ public class ProgressIterator implements DataSetIterator {
 
     @Override
     public DataSet next(int num) {
-        return count(delegate.next(num));
+        long t0 = System.nanoTime();
+        DataSet ds = delegate.next(num);
+        waited(t0);
+        return count(ds);
     }
 
     @Override
     public DataSet next() {
-        return count(delegate.next());
+        long t0 = System.nanoTime();
+        DataSet ds = delegate.next();
+        waited(t0);
+        return count(ds);
+    }
+
+    private void waited(long t0) {
+        if (times != null) {
+            times.add(StageTimes.Stage.DATA_WAIT, System.nanoTime() - t0);
+        }
     }
 
     private DataSet count(DataSet ds) {
@@ -79,7 +106,7 @@ public class ProgressIterator implements DataSetIterator {
     @Override
     public boolean asyncSupported() {
         // DL4J's async prefetch thread swallows a reader exception and fit() then waits forever;
-        // decoding on the training thread costs little on 2 cores and fails loudly.
+        // data/PrefetchingIterator (loaderThreads > 0) prefetches instead and rethrows reader errors.
         return false;
     }
 
@@ -110,6 +137,9 @@ public class ProgressIterator implements DataSetIterator {
 
     @Override
     public boolean hasNext() {
-        return delegate.hasNext();
+        long t0 = System.nanoTime();
+        boolean more = delegate.hasNext();
+        waited(t0); // a prefetching loader may block here until the next batch is decoded
+        return more;
     }
 }

@@ -16,6 +16,7 @@ import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
+import org.xraydl.data.PrefetchingIterator;
 import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
@@ -48,15 +49,23 @@ import java.util.function.Supplier;
  */
 public final class Trainer {
     private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+    /** Training batches the background loader decodes ahead of fit(). */
+    static final int PREFETCH_BATCHES = 4;
 
     /**
      * @param showProgress   draw a progress bar per epoch
      * @param listeners      extra DL4J listeners (UI stats, ...) attached to the network or its workers
      * @param epochObservers called after each epoch's record is written (charts, notebooks, tests)
      * @param resume         a run's last.zip to continue from, or null
+     * @param split          a run's split.csv whose train/validation partition to use instead of splitting, or null
      */
     public record Options(boolean showProgress, List<TrainingListener> listeners,
-                          List<Consumer<EpochRecord>> epochObservers, Path resume) {
+                          List<Consumer<EpochRecord>> epochObservers, Path resume, Path split) {
+        public Options(boolean showProgress, List<TrainingListener> listeners,
+                       List<Consumer<EpochRecord>> epochObservers, Path resume) {
+            this(showProgress, listeners, epochObservers, resume, null);
+        }
+
         public static Options quiet() {
             return new Options(false, List.of(), List.of(), null);
         }
@@ -73,7 +82,7 @@ public final class Trainer {
         // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
         // run folder exists; engine constructors only validate, resources are taken in start().
         TrainingEngine engine = engine(c);
-        PreparedData data = prepareData(c);
+        PreparedData data = prepareData(c, o.split());
         RunState run = buildOrResume(c, o.resume(), data);
         announce(c, data, run);
         runDirectoryReady(o, run.dir);
@@ -84,16 +93,17 @@ public final class Trainer {
     }
 
     /** Scan (every image checked), the two classes, the patient-grouped split and the preprocessing. */
-    private static PreparedData prepareData(RunConfig c) {
+    private static PreparedData prepareData(RunConfig c, Path splitFile) {
         ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
         ClassLabels.requireBinary(folder.labels(), folder.root());
-        PatientSplit.Split split = PatientSplit.split(folder.images(), c.valFraction(), c.seed());
+        PatientSplit.Split split = splitFile != null ? RunDirectory.readSplit(splitFile)
+                : PatientSplit.split(folder.images(), c.valFraction(), c.seed());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
                     + "add images (at least two patients per class) or raise valFraction");
         }
         Preprocessing pre = Preprocessing.of(c, folder.labels());
-        return new PreparedData(folder, split, pre, () -> ImageIterators.evaluation(split.validation(), pre, c.batchSize()));
+        return new PreparedData(folder, split, pre, () -> ImageIterators.evaluation(split.validation(), pre, c.evaluationBatchSize()));
     }
 
     /** A new run, or the run of {@code resume} (its last.zip) continued. */
@@ -149,10 +159,16 @@ public final class Trainer {
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
+        if (!(engine instanceof ParallelWrapperEngine)) {
+            // ParallelWrapper clones routing listeners per worker: a wrapper would hide them from it
+            listeners.replaceAll(l -> new TimedListener(l, run.stages));
+        }
         long runStart = System.nanoTime();
         engine.start(run.net, listeners);
         run.provenance.put("engine", engine.name());
         run.provenance.put("layerImplementations", HelperReport.summary(run.net)); // which fast paths this run used
+        run.provenance.put("loaderThreads", c.loaderThreads());
+        run.provenance.put("evalBatchSize", c.evaluationBatchSize());
         final int firstEpoch = run.history.size() + 1;
         for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
             runEpoch(c, o, engine, data, run, lossMeter, epoch);
@@ -165,8 +181,13 @@ public final class Trainer {
     /** One epoch: fit, validate, record, checkpoint, charts, then tell the observers. */
     private static void runEpoch(RunConfig c, Options o, TrainingEngine engine, PreparedData data, RunState run,
                                  LossMeter lossMeter, int epoch) {
-        Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch);
+        long t0 = System.nanoTime();
+        StageTimes stages = run.stages;
+        stages.reset();
+        Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch, stages);
+        long v0 = System.nanoTime();
         Predictions val = engine.validate(run.net, data.validation(), data.labels());
+        stages.add(StageTimes.Stage.VALIDATION, System.nanoTime() - v0);
         Metrics m = MetricsCalculator.compute(val, ClassLabels.POSITIVE);
         EpochRecord r = new EpochRecord(epoch, fit.trainLoss(), m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
                 m.specificity(), fit.seconds(), fit.imagesPerSecond());
@@ -174,10 +195,12 @@ public final class Trainer {
         run.dir.appendHistory(r);
         run.provenance.put("epochsCompleted", epoch);
         boolean improved = run.offerBest(epoch, m, val);
-        checkpoint(c, data, run, improved);
-        Charts.writeEpoch(run.dir.path(), run.history, improved ? val : null);
+        stages.time(StageTimes.Stage.CHECKPOINT, () -> checkpoint(c, data, run, improved));
+        stages.time(StageTimes.Stage.CHARTS, () -> Charts.writeEpoch(run.dir.path(), run.history, improved ? val : null));
+        run.dir.appendCsvRow(StageTimes.CSV, StageTimes.CSV_HEADER, stages.csvRow(epoch, (System.nanoTime() - t0) / 1e9));
         System.out.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUC %.4f, %.1f s, %.1f img/s%s%n",
                 epoch, c.epochs(), fit.trainLoss(), m.loss(), m.accuracy(), m.auc(), fit.seconds(), r.imagesPerSecond(), improved ? " (best)" : "");
+        System.out.println("  " + stages.oneLine());
         for (Consumer<EpochRecord> obs : o.epochObservers()) {
             obs.accept(r);
         }
@@ -185,7 +208,7 @@ public final class Trainer {
 
     /** One pass over the training split (augmented with a per-epoch seed, capped by maxBatchesPerEpoch). */
     private static Fit fit(RunConfig c, Options o, TrainingEngine engine, PreparedData data, ComputationGraph net,
-                           LossMeter lossMeter, int epoch) {
+                           LossMeter lossMeter, int epoch, StageTimes stages) {
         List<LabeledImage> train = data.split().train();
         ProgressIterator[] progress = new ProgressIterator[1];
         Supplier<DataSetIterator> trainIt = () -> {
@@ -193,17 +216,26 @@ public final class Trainer {
             if (c.maxBatchesPerEpoch() > 0) {
                 it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
             }
+            if (c.loaderThreads() > 0) {
+                it = new PrefetchingIterator(it, PREFETCH_BATCHES); // after the cap: no decoding past it
+            }
             long expected = c.maxBatchesPerEpoch() > 0
                     ? Math.min(train.size(), (long) c.maxBatchesPerEpoch() * c.batchSize()) : train.size();
-            progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", epoch, c.epochs()), o.showProgress());
+            progress[0] = new ProgressIterator(it, expected, String.format(Locale.ROOT, "epoch %d/%d", epoch, c.epochs()), o.showProgress(), stages);
             return progress[0];
         };
         long t0 = System.nanoTime();
-        long images = engine.fitEpoch(net, new EpochData(epoch, train, data.pre(), c, trainIt));
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        if (progress[0] != null) {
-            progress[0].finish();
+        long images;
+        try {
+            images = engine.fitEpoch(net, new EpochData(epoch, train, data.pre(), c, trainIt));
+        } finally {
+            if (progress[0] != null) {
+                progress[0].finish(); // also stops the loader thread if fit failed
+            }
         }
+        long fitNanos = System.nanoTime() - t0;
+        double seconds = fitNanos / 1e9;
+        stages.fitCall(fitNanos);
         return new Fit(images, seconds, lossMeter.meanAndReset());
     }
 
@@ -276,6 +308,8 @@ public final class Trainer {
         final ComputationGraph net;
         final List<EpochRecord> history;
         final Map<String, Object> provenance;
+        /** Where the current epoch's time goes; shared with the timed listeners and the data iterator. */
+        final StageTimes stages = new StageTimes();
         int bestEpoch = 0;
         double bestAuc = Double.NEGATIVE_INFINITY;
         double bestLoss = Double.POSITIVE_INFINITY;

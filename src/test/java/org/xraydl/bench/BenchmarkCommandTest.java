@@ -58,12 +58,59 @@ class BenchmarkCommandTest {
     void matrixCellRunsInItsOwnJvm() throws IOException {
         Path out = tmp.resolve("forked");
         assertEquals(0, Main.run("benchmark", "--models", "densenet", "--sizes", "32", "--steps", "forward",
-                "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1", "--out", out.toString()));
+                "--batch", "2", "--seconds", "0", "--warmup", "0", "--max-iterations", "1", "--omp-wait-policy", "passive",
+                "--out", out.toString()));
         JsonNode doc = ConfigLoader.JSON.readTree(out.resolve(MatrixBenchmark.JSON).toFile());
         assertTrue(doc.get("matrix").get("one_jvm_per_cell").asBoolean());
         assertEquals("PASSIVE", doc.get("matrix").get("child_env").get("OMP_WAIT_POLICY").asText());
         assertResult(doc.get("results").get(0), "densenet", 32, 2, "forward");
         assertTrue(Files.isRegularFile(out.resolve("cells").resolve("densenet-32-forward.json")));
+    }
+
+    @Test
+    void epochStepTimesTheTrainingJobOnAGivenSplit() throws IOException {
+        Path data = tmp.resolve("data");
+        org.xraydl.TestData.copySample(data, 5, "NORMAL", "PNEUMONIA");
+        // a hand-made partition: the first 3 files of each class train, the other 2 validate
+        StringBuilder split = new StringBuilder("file,label,patient,side\n");
+        int train = 0;
+        for (String cls : List.of("NORMAL", "PNEUMONIA")) {
+            List<Path> files;
+            try (var s = Files.list(data.resolve(cls))) {
+                files = s.sorted().toList();
+            }
+            for (int i = 0; i < files.size(); i++) {
+                String side = i < 3 ? "train" : "validation";
+                train += i < 3 ? 1 : 0;
+                split.append(files.get(i)).append(',').append(cls).append(",p").append(cls).append(i).append(',').append(side).append('\n');
+            }
+        }
+        Path splitCsv = Files.writeString(tmp.resolve("split.csv"), split.toString());
+        Path json = tmp.resolve("epoch.json");
+        assertEquals(0, Main.run("benchmark", "--step", "epoch", "--data", data.toString(), "--split", splitCsv.toString(),
+                "--model", "densenet", "--size", "32", "--batch", "4", "--epochs", "2", "--growth", "4", "--blocks", "1,1",
+                "--init-features", "8", "--json", json.toString()));
+        JsonNode r = ConfigLoader.JSON.readTree(json.toFile());
+        assertEquals("epoch", r.get("step").asText());
+        assertEquals(2, r.get("epochs").asInt());
+        assertEquals(6, train);
+        assertEquals(train, r.get("train_images").asInt());
+        assertEquals(4, r.get("val_images").asInt());
+        assertEquals(8, r.get("eval_batch").asInt());
+        assertEquals(2, r.get("per_epoch").size());
+        for (JsonNode e : r.get("per_epoch")) {
+            assertEquals(train, e.get("images").asInt());
+            double s = e.get("train_seconds").asDouble();
+            assertTrue(s > 0 && Double.isFinite(s));
+            assertEquals(train / s, e.get("img_per_s").asDouble(), 1e-6 * train / s);
+            assertTrue(e.get("validation_seconds").asDouble() > 0);
+            for (String stage : List.of("data_wait_s", "fit_s", "listeners_s", "validation_s", "checkpoint_s", "charts_s")) {
+                assertTrue(e.get("stages").get(stage).asDouble() >= 0, stage);
+            }
+        }
+        assertTrue(r.get("load_average_before").isNumber());
+        assertEquals(32, r.get("settings").get("config").get("imageSize").asInt());
+        assertEquals(4, r.get("settings").get("config").get("densenetGrowth").asInt());
     }
 
     @Test
