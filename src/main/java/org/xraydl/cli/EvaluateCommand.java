@@ -13,6 +13,8 @@ import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
+import org.xraydl.explain.HeatmapWriter;
+import org.xraydl.predict.Predictor;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.report.Charts;
 import org.xraydl.report.ConsoleTable;
@@ -50,6 +52,10 @@ public class EvaluateCommand implements Callable<Integer> {
     Path reliability;
     @Option(names = "--batch", defaultValue = "16")
     int batch;
+    @Option(names = "--heatmaps", paramLabel = "DIR", description = "Write Grad-CAM overlays of the misclassified images into DIR, most confident first")
+    Path heatmaps;
+    @Option(names = "--cam-layer", paramLabel = "NAME", description = "Layer for Grad-CAM (default: the last feature map before the classifier)")
+    String camLayer;
     @Option(names = "--skip-bad", description = "Skip unreadable images (counted) instead of refusing")
     boolean skipBad;
 
@@ -101,6 +107,28 @@ public class EvaluateCommand implements Callable<Integer> {
         if (predictions != null) {
             org.xraydl.AtomicFiles.writeString(predictions, RunDirectory.predictionsCsv(p));
         }
+        if (heatmaps != null) {
+            writeMisclassifiedHeatmaps(bundle, p);
+        }
         return 0;
+    }
+
+    private void writeMisclassifiedHeatmaps(ModelBundle bundle, Predictions p) {
+        HeatmapWriter writer = new HeatmapWriter(bundle, camLayer, heatmaps);
+        Predictor loader = new Predictor(bundle);
+        List<Integer> wrong = HeatmapWriter.misclassifiedByConfidence(p);
+        for (int rank = 1; rank <= wrong.size(); rank++) {
+            int i = wrong.get(rank - 1);
+            Path file = Path.of(p.files().get(i));
+            int predicted = p.predictedClass(i);
+            String name = HeatmapWriter.misclassifiedName(rank, p.labels().get(p.trueClass()[i]), p.labels().get(predicted),
+                    p.probabilities()[i][predicted], file);
+            try {
+                writer.write(file, loader.input(file), predicted, name);
+            } catch (java.io.IOException e) {
+                throw new UserError("cannot read " + file + " for its heatmap: " + e.getMessage());
+            }
+        }
+        System.out.println("heatmaps of " + wrong.size() + " misclassified images written to " + heatmaps);
     }
 }

@@ -5,11 +5,11 @@ import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** Entry point: {@code train | evaluate | predict | benchmark | ui}. Each command only wires the packages. */
+/** Entry point: {@code train | evaluate | predict | benchmark | ui | serve}. Each command only wires the packages. */
 @Command(name = "xraydl", mixinStandardHelpOptions = true, version = "pneumonia-dl4j 0.1.0",
         description = "Pneumonia diagnosis from chest X-rays with Deeplearning4j.",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PredictCommand.class,
-                BenchmarkCommand.class, UiCommand.class})
+                BenchmarkCommand.class, UiCommand.class, ServeCommand.class})
 public class Main implements Runnable {
 
     public static void main(String[] args) {

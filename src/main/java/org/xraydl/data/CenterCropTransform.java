@@ -27,12 +27,28 @@ public class CenterCropTransform extends MatTransform {
     protected Mat transform(Mat mat, Random random) {
         int h = mat.rows();
         int w = mat.cols();
-        double scale = resizeTo / (double) Math.min(h, w);
-        int nh = Math.max(size, (int) Math.round(h * scale));
-        int nw = Math.max(size, (int) Math.round(w * scale));
+        int nh = resized(h, Math.min(h, w));
+        int nw = resized(w, Math.min(h, w));
         Mat resized = new Mat();
         resize(mat, resized, new Size(nw, nh), 0, 0, INTER_AREA);
         Mat out = resized.apply(new Rect((nw - size) / 2, (nh - size) / 2, size, size)).clone();
         return out;
+    }
+
+    /** A side of {@code side} px after the shorter side {@code shorter} is resized to {@code resizeTo}. */
+    private int resized(int side, int shorter) {
+        return Math.max(size, (int) Math.round(side * (resizeTo / (double) shorter)));
+    }
+
+    /**
+     * Where the model's input square lies in a source image of {@code w x h} pixels:
+     * {x, y, width, height} in source pixels (so a map over the input can be drawn on the original).
+     */
+    public double[] sourceWindow(int w, int h) {
+        int nw = resized(w, Math.min(h, w));
+        int nh = resized(h, Math.min(h, w));
+        double sx = nw / (double) w;
+        double sy = nh / (double) h;
+        return new double[]{((nw - size) / 2) / sx, ((nh - size) / 2) / sy, size / sx, size / sy};
     }
 }

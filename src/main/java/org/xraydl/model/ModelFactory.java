@@ -91,8 +91,11 @@ public final class ModelFactory {
         ComputationGraph net = DenseNetBuilder.build(spec, c.imageSize(), 3, c.seed(), opt, head);
         String weights = c.weights();
         if ("imagenet".equalsIgnoreCase(weights)) {
-            throw new UserError("the DL4J zoo has no DenseNet ImageNet weights: download Keras' DenseNet121 weights "
-                    + "(densenet121_weights_tf_dim_ordering_tf_kernels.h5) elsewhere and pass --weights FILE.h5");
+            if (!spec.equals(DenseNetSpec.densenet121())) {
+                throw new UserError("ImageNet weights exist for densenet121 only (the compact densenet has its own size): "
+                        + "use model densenet121, or --weights none");
+            }
+            WeightFiles.copyInto(PretrainedWeights.densenet121Imagenet(), net, Heads.PREFIX);
         } else if (!"none".equalsIgnoreCase(weights)) {
             WeightFiles.copyInto(Path.of(weights), net, Heads.PREFIX);
         }

@@ -109,6 +109,11 @@ public final class Predictor {
         return new Answer(file.toString(), null, Double.NaN, null, threshold, why);
     }
 
+    /** The model's input for one image file (the plain view, no TTA): decoded, resized, centre-cropped, normalised, [1, C, H, W]. */
+    public INDArray input(Path file) throws IOException {
+        return normalizer.normalize(views.get(0).asMatrix(file.toFile()));
+    }
+
     /** Files named directly, and images (recursively, sorted) in folders named; other files there are counted in a warning. */
     public static List<Path> expand(List<Path> inputs) {
         List<Path> out = new ArrayList<>();

@@ -12,9 +12,8 @@ import org.openqa.selenium.OutputType;
 import org.openqa.selenium.TakesScreenshot;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
-import org.openqa.selenium.chrome.ChromeDriverService;
-import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
+import org.xraydl.Browsers;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.report.Charts;
@@ -73,8 +72,8 @@ class UiBrowserTest {
 
     @Test
     void theOverviewScoreChartShowsTheScoresOfARunningTraining(@TempDir Path tmp) throws Exception {
-        Path chromium = findExecutable("CHROME_BIN", "chromium", "chromium-browser", "google-chrome");
-        Path chromedriver = findExecutable("CHROMEDRIVER", "chromedriver");
+        Path chromium = Browsers.findExecutable("CHROME_BIN", "chromium", "chromium-browser", "google-chrome");
+        Path chromedriver = Browsers.findExecutable("CHROMEDRIVER", "chromedriver");
         if (chromium == null || chromedriver == null) {
             String reason = "UiBrowserTest skipped: no " + (chromium == null ? "chromium" : "chromedriver")
                     + " on PATH (Debian: apt-get install chromium chromium-driver; or set CHROME_BIN / CHROMEDRIVER)";
@@ -99,7 +98,7 @@ class UiBrowserTest {
                 training.get(); // throws what went wrong
             }
 
-            browser = chrome(chromium, chromedriver, tmp.resolve("chrome-profile"));
+            browser = Browsers.chrome(chromium, chromedriver, tmp.resolve("chrome-profile"));
             browser.get(server.overviewUrl());
             WebElement chart = browser.findElement(By.id("scoreiterchart"));
             JavascriptExecutor js = browser;
@@ -160,38 +159,10 @@ class UiBrowserTest {
         return o;
     }
 
-    static ChromeDriver chrome(Path chromium, Path chromedriver, Path profile) {
-        ChromeOptions options = new ChromeOptions();
-        options.setBinary(chromium.toFile());
-        options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--user-data-dir=" + profile.toAbsolutePath());
-        ChromeDriverService service = new ChromeDriverService.Builder()
-                .usingDriverExecutable(chromedriver.toFile()).usingAnyFreePort().build();
-        return new ChromeDriver(service, options);
-    }
-
     static void shoot(ChromeDriver browser, String name) throws Exception {
         File f = ((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE);
         Files.copy(f.toPath(), SHOTS.resolve(name), StandardCopyOption.REPLACE_EXISTING);
         System.out.println("screenshot: " + SHOTS.resolve(name).toAbsolutePath());
-    }
-
-    /** An environment variable's path, else the first name found on PATH. */
-    static Path findExecutable(String envVar, String... names) {
-        String env = System.getenv(envVar);
-        if (env != null && Files.isExecutable(Path.of(env))) {
-            return Path.of(env);
-        }
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(File.pathSeparator)) {
-            for (String n : names) {
-                Path p = Path.of(dir, n);
-                if (Files.isExecutable(p)) {
-                    return p;
-                }
-            }
-        }
-        return null;
     }
 
     /** Holds the training thread in one iteration until released. */
