@@ -4,11 +4,12 @@
 # `jupyter nbconvert --execute` of each notebooks/NN-*.ipynb into notebooks/executed/.
 # A kernel that fails to start is retried (NB_KERNEL_ATTEMPTS, default 4 = 1 + 3 retries); a cell
 # error fails at once. Finally every executed notebook must hold at least the number of PNG images
-# its metadata asks for (xraydl.min_images) and no error output.
+# its metadata asks for (xraydl.min_images), every image must be a complete PNG (strict base64,
+# PNG signature first, IEND chunk last) and there must be no error output.
 #
 # Usage: bash notebooks/execute.sh [NOTEBOOK.ipynb ...]   (default: every notebooks/NN-*.ipynb)
 # NB_REUSE_RUNS=1 keeps the runs of a previous call in target/notebook-run instead of training again.
-# Optional: NB_BENCHMARK_ARGS="..." also runs the benchmark goal (when this build has it) with
+# Optional: NB_BENCHMARK_ARGS="..." also runs the benchmark goal with
 # --out target/notebook-run/runs/benchmark-notebooks and these arguments, for 03-speed.ipynb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,14 +50,10 @@ else
     || { tail -30 "$OUT/tiny-2-workers.log"; exit 1; }
 
   if [ -n "${NB_BENCHMARK_ARGS:-}" ]; then
-    if [ -f target/classes/org/xraydl/bench/Benchmark.class ]; then
-      say "benchmark goal: benchmark --out $RUNS/benchmark-notebooks $NB_BENCHMARK_ARGS"
-      # shellcheck disable=SC2086
-      xraydl benchmark --out "$RUNS/benchmark-notebooks" $NB_BENCHMARK_ARGS > "$OUT/benchmark.log" 2>&1 \
-        || { tail -30 "$OUT/benchmark.log"; exit 1; }
-    else
-      say "NB_BENCHMARK_ARGS is set but this build has no benchmark goal: no benchmark output"
-    fi
+    say "benchmark goal: benchmark --out $RUNS/benchmark-notebooks $NB_BENCHMARK_ARGS"
+    # shellcheck disable=SC2086
+    xraydl benchmark --out "$RUNS/benchmark-notebooks" $NB_BENCHMARK_ARGS > "$OUT/benchmark.log" 2>&1 \
+      || { tail -30 "$OUT/benchmark.log"; exit 1; }
   fi
 fi
 
@@ -112,21 +109,42 @@ done
 
 say "checking the executed notebooks for images and errors"
 /usr/bin/python3 - "$EXECUTED" "${NOTEBOOKS[@]}" <<'PY'
-import json, os, sys
+import base64, binascii, json, os, sys
 executed, sources = sys.argv[1], sys.argv[2:]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the chunk every complete PNG ends with
+
+
+def png_problem(data):
+    """None when data (the base64 text of an image/png output) is a complete PNG, else what is wrong."""
+    text = "".join(data) if isinstance(data, list) else data
+    try:
+        png = base64.b64decode(text.rstrip("\n"), validate=True)
+    except (binascii.Error, ValueError) as e:
+        return f"not strict base64 ({e}; {len(text)} characters ending {text[-16:]!r})"
+    if not png.startswith(PNG_SIGNATURE):
+        return "no PNG signature"
+    if not png.endswith(IEND):
+        return f"no IEND chunk at the end: truncated PNG ({len(png)} bytes ending {png[-12:].hex()})"
+    return None
+
+
 bad = []
 for src in sources:
     name = os.path.basename(src)
     nb = json.load(open(os.path.join(executed, name)))
     want = nb.get("metadata", {}).get("xraydl", {}).get("min_images", 1)
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    outputs = [o for c in code for o in c.get("outputs", [])]
-    images = sum(1 for o in outputs if "image/png" in o.get("data", {}))
-    errors = [o for o in outputs if o.get("output_type") == "error"]
+    outputs = [(i, o) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    pngs = [(i, o["data"]["image/png"]) for i, o in outputs if "image/png" in o.get("data", {})]
+    broken = [(i, p) for i, data in pngs for p in [png_problem(data)] if p]
+    errors = [o for _, o in outputs if o.get("output_type") == "error"]
     unrun = [c for c in code if c.get("execution_count") is None]
-    print(f"  {name}: {len(code)} code cells, {images} PNG images (at least {want}), {len(errors)} errors")
-    if images < want:
-        bad.append(f"{name}: {images} PNG images, expected at least {want}")
+    print(f"  {name}: {len(code)} code cells, {len(pngs)} PNG images (at least {want}), {len(broken)} broken, {len(errors)} errors")
+    if len(pngs) < want:
+        bad.append(f"{name}: {len(pngs)} PNG images, expected at least {want}")
+    for i, problem in broken:
+        bad.append(f"{name}: the image of cell {i} is not a complete PNG: {problem}")
     if errors:
         bad.append(f"{name}: error output {errors[0].get('ename')}: {errors[0].get('evalue')}")
     if unrun:

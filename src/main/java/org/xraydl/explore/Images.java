@@ -16,9 +16,12 @@ import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Base64;
 import java.util.List;
 
 /** Image helpers for the explore API: decode any project image, charts to images, captioned grids. */
@@ -84,6 +87,24 @@ public final class Images {
         } catch (IOException e) {
             throw new UserError("cannot write " + file + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * The image as a complete PNG in base64, what the notebooks display ({@code display("image/png", ...)}).
+     * Not the Java kernel's own image display: rapaio-jupyter-kernel 3.0.x encodes through
+     * {@code Base64.getEncoder().wrap(out)} and reads {@code out} without closing the wrapper, so the
+     * last 1-2 bytes of two PNGs in three are never written and strict readers refuse the image.
+     */
+    public static String pngBase64(BufferedImage img) {
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        try {
+            if (!ImageIO.write(img, "png", png)) {
+                throw new IllegalStateException("no PNG writer for image type " + img.getType());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return Base64.getEncoder().encodeToString(png.toByteArray());
     }
 
     /** A white image with a few lines of text: what a notebook shows instead of a chart it cannot draw. */

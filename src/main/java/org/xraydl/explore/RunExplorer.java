@@ -1,26 +1,19 @@
 package org.xraydl.explore;
 
-
 import com.fasterxml.jackson.databind.JsonNode;
+import org.knowm.xchart.HeatMapChart;
 import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.data.ClassLabels;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
+import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
 
 import javax.imageio.ImageIO;
-import java.awt.Color;
-import java.awt.Font;
-import java.awt.FontMetrics;
-import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -36,14 +29,10 @@ import java.util.function.Supplier;
 /**
  * A finished (or running) training run read from its folder: history.csv, metrics.json,
  * val_predictions.csv, config.yaml, provenance.json. Charts come from the run's own PNGs when
- * training wrote them ({@value #LOSS_ACCURACY_PNG}, {@value #ROC_PNG}, {@value #CONFUSION_PNG}) and
- * are at least as new as the data they show; otherwise they are drawn here from the files.
+ * training wrote them ({@value Charts#LOSS_ACCURACY}, {@value Charts#ROC}, {@value Charts#CONFUSION})
+ * and are at least as new as the data they show; otherwise {@link Charts} draws them from the files.
  */
 public final class RunExplorer {
-    public static final String LOSS_ACCURACY_PNG = "loss_accuracy.png";
-    public static final String ROC_PNG = "roc.png";
-    public static final String CONFUSION_PNG = "confusion_matrix.png";
-
     /** A validation image the best model got wrong, with the probability it gave its (wrong) answer. */
     public record Misclassified(Path file, String trueLabel, String predicted, double confidence) {
     }
@@ -140,42 +129,18 @@ public final class RunExplorer {
         return new Table(List.of("metric", "value"), rows);
     }
 
-    /** Train and validation loss (left axis), validation accuracy and AUC (right axis) per epoch. */
+    /** Loss and accuracy per epoch, drawn by {@link Charts#lossAccuracyChart} from history.csv. */
     public XYChart lossAccuracyChart() {
         List<EpochRecord> h = history();
-        XYChart chart = new XYChartBuilder().width(900).height(500)
-                .title("Loss and accuracy per epoch: " + dir.getFileName()).xAxisTitle("epoch").yAxisTitle("loss").build();
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
-        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
-        chart.getStyler().setXAxisDecimalPattern("#0");
-        chart.setYAxisGroupTitle(1, "accuracy / AUC");
-        chart.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
-        List<Integer> epochs = h.stream().map(EpochRecord::epoch).toList();
-        if (epochs.isEmpty()) {
+        if (h.isEmpty()) {
             throw new UserError("history.csv of " + dir + " has no epoch yet");
         }
-        series(chart, "train loss", epochs, h.stream().map(EpochRecord::trainLoss).toList(), 0, new Color(31, 119, 180));
-        series(chart, "validation loss", epochs, h.stream().map(EpochRecord::valLoss).toList(), 0, new Color(255, 127, 14));
-        series(chart, "validation accuracy", epochs, h.stream().map(EpochRecord::valAccuracy).toList(), 1, new Color(44, 160, 44));
-        series(chart, "validation AUC", epochs, h.stream().map(EpochRecord::valAuc).toList(), 1, new Color(148, 103, 189));
-        return chart;
+        return Charts.lossAccuracyChart(h);
     }
 
-    private static void series(XYChart chart, String name, List<Integer> x, List<Double> y, int axis, Color color) {
-        List<Double> clean = y.stream().map(v -> Double.isFinite(v) ? v : null).toList();
-        if (clean.stream().allMatch(v -> v == null)) {
-            return;
-        }
-        XYSeries s = chart.addSeries(name, x, clean);
-        s.setYAxisGroup(axis);
-        s.setLineColor(color);
-        s.setMarkerColor(color);
-        s.setMarker(SeriesMarkers.CIRCLE);
-    }
-
-    /** Loss and accuracy curves: the run's {@value #LOSS_ACCURACY_PNG} when current, else {@link #lossAccuracyChart()}. */
+    /** Loss and accuracy curves: the run's {@value Charts#LOSS_ACCURACY} when current, else {@link #lossAccuracyChart()}. */
     public BufferedImage lossAccuracy() {
-        return pngOrDraw(LOSS_ACCURACY_PNG, RunDirectory.HISTORY, () -> Images.of(lossAccuracyChart()));
+        return pngOrDraw(Charts.LOSS_ACCURACY, RunDirectory.HISTORY, () -> Images.of(lossAccuracyChart()));
     }
 
     /** The validation predictions of the best model (val_predictions.csv). */
@@ -191,69 +156,32 @@ public final class RunExplorer {
         return ClassLabels.POSITIVE;
     }
 
-    /** ROC curve of the validation predictions (DL4J's exact ROC through {@link MetricsCalculator}) with the chance line. */
+    /** ROC curve of the validation predictions, drawn by {@link Charts#rocChart}. */
     public XYChart rocChart() {
-        Predictions p = predictions();
-        String pos = positive();
-        double[][] curve = MetricsCalculator.rocCurve(p, pos);
-        double auc = MetricsCalculator.compute(p, pos).auc();
-        XYChart chart = new XYChartBuilder().width(600).height(560)
-                .title(String.format(Locale.ROOT, "Validation ROC (%s positive), AUC = %s", pos, Table.num(auc, 3)))
-                .xAxisTitle("false positive rate (1 - specificity)").yAxisTitle("true positive rate (sensitivity)").build();
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
-        chart.getStyler().setXAxisMin(0.0).setXAxisMax(1.0).setYAxisMin(0.0).setYAxisMax(1.0);
-        XYSeries s = chart.addSeries("ROC (n = " + p.size() + ")", curve[0], curve[1]);
-        s.setMarker(SeriesMarkers.NONE);
-        s.setLineColor(new Color(31, 119, 180));
-        XYSeries chance = chart.addSeries("chance", new double[]{0, 1}, new double[]{0, 1});
-        chance.setMarker(SeriesMarkers.NONE);
-        chance.setLineColor(Color.GRAY);
-        return chart;
+        return Charts.rocChart(predictions(), positive());
     }
 
-    /** ROC: the run's {@value #ROC_PNG} when current, else {@link #rocChart()}. */
+    /** ROC: the run's {@value Charts#ROC} when current, else {@link #rocChart()}. */
     public BufferedImage roc() {
-        return pngOrDraw(ROC_PNG, RunDirectory.PREDICTIONS, () -> Images.of(rocChart()));
+        return pngOrDraw(Charts.ROC, RunDirectory.PREDICTIONS, () -> Images.of(rocChart()));
     }
 
-    /** Confusion matrix, rows = true class, columns = predicted (metrics.json, else from the predictions). */
-    public int[][] confusion() {
-        JsonNode m = json(RunDirectory.METRICS);
-        if (m != null && m.has("confusion")) {
-            int k = m.get("confusion").size();
-            int[][] c = new int[k][k];
-            for (int t = 0; t < k; t++) {
-                for (int q = 0; q < k; q++) {
-                    c[t][q] = m.get("confusion").get(t).get(q).asInt();
-                }
-            }
-            return c;
-        }
-        return MetricsCalculator.compute(predictions(), positive()).confusion();
+    /** Validation confusion matrix: metrics.json's, else counted from val_predictions.csv. */
+    public Charts.Confusion confusion() {
+        Charts.Confusion fromMetrics = Charts.confusionOf(json(RunDirectory.METRICS));
+        return fromMetrics != null ? fromMetrics : Charts.confusionOf(predictions());
     }
 
-    /** Class labels in index order (labels.txt, else the predictions' header). */
-    public List<String> labels() {
-        Path f = dir.resolve(RunDirectory.LABELS);
-        try {
-            if (Files.isRegularFile(f)) {
-                return Files.readAllLines(f).stream().filter(s -> !s.isBlank()).map(String::strip).toList();
-            }
-        } catch (IOException e) {
-            // fall through
-        }
-        return predictions().labels();
+    /** The confusion matrix drawn by {@link Charts#confusionChart}. */
+    public HeatMapChart confusionChart() {
+        Charts.Confusion c = confusion();
+        return Charts.confusionChart(c.labels(), c.counts());
     }
 
-    /** The confusion matrix drawn as a grid of counts, shaded by the share of each true class. */
-    public BufferedImage confusionMatrixDrawn() {
-        return drawConfusion(labels(), confusion(), "Validation confusion matrix: " + dir.getFileName());
-    }
-
-    /** Confusion matrix: the run's {@value #CONFUSION_PNG} when current, else {@link #confusionMatrixDrawn()}. */
+    /** Confusion matrix: the run's {@value Charts#CONFUSION} when current, else {@link #confusionChart()}. */
     public BufferedImage confusionMatrix() {
         String source = Files.isRegularFile(dir.resolve(RunDirectory.METRICS)) ? RunDirectory.METRICS : RunDirectory.PREDICTIONS;
-        return pngOrDraw(CONFUSION_PNG, source, this::confusionMatrixDrawn);
+        return pngOrDraw(Charts.CONFUSION, source, () -> Images.of(confusionChart()));
     }
 
     /** Validation images whose predicted class is wrong, the most confident mistakes first. */
@@ -333,68 +261,5 @@ public final class RunExplorer {
         } catch (IOException e) {
             throw new UserError("cannot read " + f + ": " + e.getMessage());
         }
-    }
-
-    static BufferedImage drawConfusion(List<String> labels, int[][] c, String title) {
-        int k = labels.size();
-        int cell = 140;
-        int left = 170;
-        int top = 90;
-        int width = left + k * cell + 40;
-        int height = top + k * cell + 70;
-        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = Images.graphics(img);
-        g.setColor(Images.TEXT);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 15));
-        g.drawString(Images.fit(title, g.getFontMetrics(), width - 20), 10, 24);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-        g.drawString("predicted class →", left, top - 38);
-        g.drawString("true class ↓", 10, top - 12);
-        int total = 0;
-        for (int[] row : c) {
-            for (int v : row) {
-                total += v;
-            }
-        }
-        for (int t = 0; t < k; t++) {
-            int rowSum = 0;
-            for (int v : c[t]) {
-                rowSum += v;
-            }
-            g.setColor(Images.TEXT);
-            g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
-            g.drawString(labels.get(t), 10, top + t * cell + cell / 2 + 5);
-            g.drawString(Images.fit(labels.get(t), g.getFontMetrics(), cell - 6), left + t * cell + 6, top - 10);
-            for (int q = 0; q < k; q++) {
-                double share = rowSum == 0 ? 0 : c[t][q] / (double) rowSum;
-                boolean right = t == q;
-                Color base = right ? new Color(44, 160, 44) : new Color(214, 39, 40);
-                g.setColor(mix(Color.WHITE, base, 0.15 + 0.75 * share));
-                int x = left + q * cell;
-                int y = top + t * cell;
-                g.fillRect(x, y, cell - 2, cell - 2);
-                g.setColor(share > 0.55 ? Color.WHITE : Images.TEXT);
-                g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 26));
-                centre(g, String.valueOf(c[t][q]), x, y + cell / 2 - 4, cell);
-                g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-                centre(g, String.format(Locale.ROOT, "%.1f %% of the row", 100 * share), x, y + cell / 2 + 22, cell);
-            }
-        }
-        g.setColor(Images.TEXT);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-        g.drawString("n = " + total, left, top + k * cell + 24);
-        g.dispose();
-        return img;
-    }
-
-    private static void centre(Graphics2D g, String s, int x, int y, int width) {
-        FontMetrics fm = g.getFontMetrics();
-        String t = Images.fit(s, fm, width - 6);
-        g.drawString(t, x + (width - fm.stringWidth(t)) / 2, y);
-    }
-
-    private static Color mix(Color a, Color b, double f) {
-        return new Color((int) (a.getRed() + (b.getRed() - a.getRed()) * f), (int) (a.getGreen() + (b.getGreen() - a.getGreen()) * f),
-                (int) (a.getBlue() + (b.getBlue() - a.getBlue()) * f));
     }
 }

@@ -42,8 +42,6 @@ public final class SpeedExplorer {
     public static final String BENCHMARK_PNG = "benchmark.png";
     public static final String WORKERS_JSON = "workers.json";
     public static final String WORKERS_PNG = "workers.png";
-    /** The benchmark implementation, looked up by name so this package builds without it. */
-    static final String BENCHMARK_CLASS = "org.xraydl.bench.Benchmark";
 
     /** One training run's recorded speed. */
     public record RunSpeed(Path dir, String model, int imageSize, int batch, int workers, String engine, int epochs,
@@ -80,16 +78,6 @@ public final class SpeedExplorer {
         return runDirs;
     }
 
-    /** True when this build has the benchmark goal ({@code exec:java@benchmark}). */
-    public static boolean benchmarkGoalAvailable() {
-        try {
-            Class.forName(BENCHMARK_CLASS, false, SpeedExplorer.class.getClassLoader());
-            return true;
-        } catch (ClassNotFoundException | LinkageError e) {
-            return false;
-        }
-    }
-
     public boolean hasBenchmark() {
         return benchmarkDir != null && Files.isRegularFile(benchmarkDir.resolve(BENCHMARK_JSON));
     }
@@ -118,15 +106,9 @@ public final class SpeedExplorer {
                     : "`" + benchmarkDir + "` has no " + (hasBenchmark() ? WORKERS_JSON : hasWorkers() ? BENCHMARK_JSON
                     : BENCHMARK_JSON + " or " + WORKERS_JSON);
             sb.append("**").append(where).append(".** ");
-            if (benchmarkGoalAvailable()) {
-                sb.append("Run the benchmark goal first, e.g. `mvn -q compile exec:java@benchmark -Dexec.args=\"--out runs/benchmark-1\"` ")
-                        .append("(see `--help` for a quick, small configuration), then re-run this notebook or point `")
-                        .append(Explore.BENCHMARK).append("` at its output folder.");
-            } else {
-                sb.append("This build has no benchmark goal yet (`").append(BENCHMARK_CLASS).append("` is missing): ")
-                        .append("run the benchmark goal first once it is built, or point `").append(Explore.BENCHMARK)
-                        .append("` at a folder holding its ").append(BENCHMARK_JSON).append(" / ").append(WORKERS_JSON).append(".");
-            }
+            sb.append("Run the benchmark goal first, e.g. `mvn -q compile exec:java@benchmark -Dexec.args=\"--out runs/benchmark-1\"` ")
+                    .append("(see `--help` for a quick, small configuration), then re-run this notebook or point `")
+                    .append(Explore.BENCHMARK).append("` at its output folder.");
             sb.append(" Below: the speed the training runs recorded.\n");
         }
         return sb.toString();

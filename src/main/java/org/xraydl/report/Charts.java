@@ -101,20 +101,12 @@ public final class Charts {
             }
             written.add(write(roc, runDir.resolve(ROC)));
         }
-        if (metrics != null && metrics.has("confusion") && metrics.has("labels")) {
-            List<String> labels = new ArrayList<>();
-            metrics.get("labels").forEach(n -> labels.add(n.asText()));
-            int k = labels.size();
-            int[][] confusion = new int[k][k];
-            for (int t = 0; t < k; t++) {
-                for (int q = 0; q < k; q++) {
-                    confusion[t][q] = metrics.get("confusion").get(t).get(q).asInt();
-                }
-            }
-            written.add(write(confusionChart(labels, confusion), runDir.resolve(CONFUSION)));
-        } else if (predictions != null && predictions.size() > 0) {
-            Metrics m = MetricsCalculator.compute(predictions, ClassLabels.POSITIVE);
-            written.add(write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION)));
+        Confusion confusion = confusionOf(metrics);
+        if (confusion == null && predictions != null && predictions.size() > 0) {
+            confusion = confusionOf(predictions);
+        }
+        if (confusion != null) {
+            written.add(write(confusionChart(confusion.labels(), confusion.counts()), runDir.resolve(CONFUSION)));
         }
         if (predictions != null && predictions.size() > 0) {
             JsonNode op = metrics == null ? null : metrics.get("operating_point");
@@ -122,6 +114,33 @@ public final class Charts {
             written.add(write(reliabilityChart(predictions, ClassLabels.POSITIVE, temperature), runDir.resolve(RELIABILITY)));
         }
         return written;
+    }
+
+    /** A confusion matrix: {@code counts[t][q]} images of true class {@code t} predicted as {@code q}, both in label order. */
+    public record Confusion(List<String> labels, int[][] counts) {
+    }
+
+    /** The confusion matrix a metrics.json holds, or null when it holds none (no file, or no labels/confusion in it). */
+    public static Confusion confusionOf(JsonNode metrics) {
+        if (metrics == null || !metrics.has("confusion") || !metrics.has("labels")) {
+            return null;
+        }
+        List<String> labels = new ArrayList<>();
+        metrics.get("labels").forEach(n -> labels.add(n.asText()));
+        int k = labels.size();
+        int[][] counts = new int[k][k];
+        for (int t = 0; t < k; t++) {
+            for (int q = 0; q < k; q++) {
+                counts[t][q] = metrics.get("confusion").get(t).get(q).asInt();
+            }
+        }
+        return new Confusion(labels, counts);
+    }
+
+    /** The confusion matrix of predictions, as {@link MetricsCalculator} counts it. */
+    public static Confusion confusionOf(Predictions predictions) {
+        Metrics m = MetricsCalculator.compute(predictions, ClassLabels.POSITIVE);
+        return new Confusion(m.labels(), m.confusion());
     }
 
     /**
@@ -136,8 +155,8 @@ public final class Charts {
             }
             if (best != null && best.size() > 0) {
                 write(rocChart(best, ClassLabels.POSITIVE), runDir.resolve(ROC));
-                Metrics m = MetricsCalculator.compute(best, ClassLabels.POSITIVE);
-                write(confusionChart(m.labels(), m.confusion()), runDir.resolve(CONFUSION));
+                Confusion c = confusionOf(best);
+                write(confusionChart(c.labels(), c.counts()), runDir.resolve(CONFUSION));
             }
         } catch (RuntimeException e) {
             log.warn("could not draw the charts in {}: {}", runDir, e.toString());

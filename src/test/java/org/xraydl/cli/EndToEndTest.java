@@ -83,9 +83,7 @@ class EndToEndTest {
         int valN = metrics.get("n").asInt();
         assertTrue(valN >= 20 && valN < 100, "validation size " + valN);
         // Metrics are on the held-out patients only: no validation file is in the training list.
-        List<String> split = Files.readAllLines(run.resolve("split.csv"));
-        long validationRows = split.stream().filter(l -> l.endsWith(",validation")).count();
-        assertEquals(valN, validationRows, "metrics.json n equals the validation rows of split.csv");
+        assertSplitIsLeakFree(run.resolve("split.csv"), valN);
         // The operating point chosen on validation is in metrics.json and in best.zip; the run has its reliability diagram,
         // and the AUC recomputed from the full-precision val_predictions.csv is the one in metrics.json (and on roc.png).
         double stored = org.xraydl.model.io.ModelBundle.load(run.resolve("best.zip")).decision().threshold();
@@ -163,6 +161,54 @@ class EndToEndTest {
         Outcome resumed = cli(concat(new String[]{"train", "--resume", run.resolve("last.zip").toString(), "--epochs", "2"}, "--no-progress"));
         assertEquals(0, resumed.code(), resumed.err());
         assertEquals(3, Files.readAllLines(run.resolve("history.csv")).size(), "header + two epochs");
+    }
+
+    /**
+     * split.csv ({@code file,label,patient,side}): every training image of the sample on exactly one side,
+     * {@code validationSize} of them on the validation side, and no patient on both sides. Patients are read
+     * from the file names here (personN_bacteria, personN_virus, IM-N, NORMAL2-IM-N), not from the patient column.
+     */
+    static void assertSplitIsLeakFree(Path splitCsv, int validationSize) throws Exception {
+        List<String> rows = Files.readAllLines(splitCsv);
+        assertEquals("file,label,patient,side", rows.get(0));
+        Set<String> train = new java.util.HashSet<>();
+        Set<String> validation = new java.util.HashSet<>();
+        for (String row : rows.subList(1, rows.size())) {
+            String side = row.substring(row.lastIndexOf(',') + 1);
+            String file = row.substring(0, row.indexOf(','));   // the sample's paths hold no comma
+            assertTrue((side.equals("train") ? train : validation).add(file), "listed twice: " + file);
+            assertTrue(side.equals("train") || side.equals("validation"), row);
+        }
+        Set<String> both = new java.util.TreeSet<>(train);
+        both.retainAll(validation);
+        assertEquals(Set.of(), both, "files on both sides");
+        assertEquals(validationSize, validation.size(), "metrics.json n equals the validation rows of split.csv");
+        Set<String> sample = new java.util.HashSet<>();
+        for (String cls : List.of("NORMAL", "PNEUMONIA")) {
+            try (Stream<Path> s = Files.list(TestData.sample().resolve("train").resolve(cls))) {
+                s.forEach(p -> sample.add(p.getFileName().toString()));
+            }
+        }
+        assertEquals(260, sample.size(), "the sample's train folder: 130 + 130 images");
+        Set<String> listed = new java.util.HashSet<>();
+        train.forEach(f -> listed.add(Path.of(f).getFileName().toString()));
+        validation.forEach(f -> listed.add(Path.of(f).getFileName().toString()));
+        assertEquals(sample, listed, "every training image on one side");
+        Set<String> sharedPatients = new java.util.TreeSet<>(patients(train));
+        sharedPatients.retainAll(patients(validation));
+        assertEquals(Set.of(), sharedPatients, "patients on both sides");
+    }
+
+    private static Set<String> patients(Set<String> files) {
+        java.util.regex.Pattern patient = java.util.regex.Pattern.compile("^(person\\d+_(bacteria|virus)|NORMAL2-IM-\\d+|IM-\\d+)");
+        Set<String> out = new java.util.HashSet<>();
+        for (String f : files) {
+            String name = Path.of(f).getFileName().toString();
+            java.util.regex.Matcher m = patient.matcher(name);
+            assertTrue(m.find(), "no patient in the file name " + name);
+            out.add(m.group(1));
+        }
+        return out;
     }
 
     @Test

@@ -6,18 +6,20 @@ import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYSeries;
 import org.xraydl.TestData;
-import org.xraydl.data.ImageFolder;
-import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.LabeledImage;
-import org.xraydl.data.PatientSplit;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -25,75 +27,122 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** DataOverview on the shipped sample of real X-rays: its numbers must be the scanner's and the split's. */
+/**
+ * DataOverview on the shipped sample of real X-rays. Expected numbers are the sample's, counted by hand
+ * ({@code ls data/chest-xray-sample/*}/*): train 130 NORMAL + 130 PNEUMONIA, test 40 + 40, every image
+ * 224 x 224; patients are read from the file names here, not through the project's PatientIds.
+ */
 class DataOverviewTest {
+    static final int TRAIN_PER_CLASS = 130;
+    static final int TEST_PER_CLASS = 40;
+    static final int SIDE = 224;
+    /** personN_bacteria / personN_virus / IM-N / NORMAL2-IM-N: the patient part of a chest-xray file name. */
+    static final Pattern PATIENT = Pattern.compile("^(person\\d+_(bacteria|virus)|NORMAL2-IM-\\d+|IM-\\d+)");
+
     static DataOverview overview;
-    static ImageFolder train;
-    static ImageFolder test;
 
     @BeforeAll
     static void scan() {
         overview = DataOverview.scan(TestData.sample(), TestData.tinyConfig(Map.of()));
-        train = ImageFolderScanner.scan(TestData.sample(), "train", false, 0);
-        test = ImageFolderScanner.scan(TestData.sample().resolve("test"), "train", false, 0);
     }
 
     @Test
-    void countsAreTheScannersAndThePatientSplits() {
+    void countsAreTheSamplesAndTheValidationPatientsAreHeldOut() throws Exception {
         assertEquals(List.of("NORMAL", "PNEUMONIA"), overview.labels());
         assertEquals(List.of("train", "validation", "test"), overview.splits());
         Map<String, Map<String, Integer>> c = overview.counts();
         for (String label : overview.labels()) {
-            assertEquals(train.countsPerLabel().get(label), c.get("train").get(label) + c.get("validation").get(label), label);
-            assertEquals(test.countsPerLabel().get(label), c.get("test").get(label), label);
+            assertEquals(TRAIN_PER_CLASS, c.get("train").get(label) + c.get("validation").get(label), label);
+            assertEquals(TEST_PER_CLASS, c.get("test").get(label), label);
+            assertTrue(c.get("validation").get(label) > 0, "both classes in validation: " + label);
         }
-        PatientSplit.Split split = PatientSplit.split(train.images(), overview.config().valFraction(), overview.config().seed());
-        assertEquals(split.validation(), overview.images("validation"));
-        assertTrue(PatientSplit.sharedPatients(split).isEmpty());
+        // train + validation: exactly the sample's train folder, each file once, no patient on both sides.
+        Set<String> trainFiles = names(overview.images("train"));
+        Set<String> valFiles = names(overview.images("validation"));
+        assertEquals(overview.images("train").size() + overview.images("validation").size(), trainFiles.size() + valFiles.size());
+        Set<String> union = new TreeSet<>(trainFiles);
+        union.addAll(valFiles);
+        assertEquals(listed("train"), union);
+        Set<String> shared = patients(trainFiles);
+        shared.retainAll(patients(valFiles));
+        assertEquals(Set.of(), shared, "patients in both training and validation");
+        // valFraction 0.15 of 260 images is 39; whole patients move, so a little either way.
+        int val = valFiles.size();
+        assertTrue(val >= 30 && val <= 50, "validation size " + val);
+        assertEquals(names(overview.images("test")), listed("test"));
 
         Table t = overview.countsTable();
         assertEquals(List.of("split", "NORMAL", "PNEUMONIA", "total", "patients", "PNEUMONIA share"), t.header());
         assertEquals(List.of("train", "validation", "test", "all"), t.column("split"));
-        int all = train.images().size() + test.images().size();
-        assertEquals(String.valueOf(all), t.get(3, "total"));
-        assertEquals(String.valueOf(overview.images("validation").size()), t.get(1, "total"));
+        assertEquals(List.of(String.valueOf(260 - val), String.valueOf(val), "80", "340"), t.column("total"));
+        for (String label : overview.labels()) {
+            assertEquals(TRAIN_PER_CLASS, Integer.parseInt(t.get(0, label)) + Integer.parseInt(t.get(1, label)), label);
+            assertEquals(String.valueOf(TEST_PER_CLASS), t.get(2, label), label);
+            assertEquals(String.valueOf(TRAIN_PER_CLASS + TEST_PER_CLASS), t.get(3, label), label);
+        }
+        assertEquals(String.valueOf(patients(valFiles).size()), t.get(1, "patients"));
+        assertEquals(String.valueOf(patients(listed("test")).size()), t.get(2, "patients"));
         assertTrue(t.markdown().startsWith("| split | NORMAL | PNEUMONIA |"), t.markdown());
         assertTrue(overview.skipped().isEmpty());
 
         CategoryChart chart = overview.countsChart();
         assertEquals(Set.of("NORMAL", "PNEUMONIA"), chart.getSeriesMap().keySet());
-        assertEquals(3, chart.getSeriesMap().get("NORMAL").getXData().size());
+        for (String label : overview.labels()) {
+            List<Integer> y = chart.getSeriesMap().get(label).getYData().stream().map(Number::intValue).toList();
+            assertEquals(3, y.size());
+            assertEquals(TRAIN_PER_CLASS, y.get(0) + y.get(1), label);
+            assertEquals(TEST_PER_CLASS, y.get(2), label);
+        }
     }
 
     @Test
-    void imageSizesComeFromEveryFile() throws Exception {
+    void imageSizesComeFromEveryFile() {
         List<DataOverview.ImageInfo> infos = overview.imageInfos();
-        assertEquals(train.images().size() + test.images().size(), infos.size());
-        DataOverview.ImageInfo first = infos.get(0);
-        BufferedImage decoded = ImageIO.read(first.file().toFile());
-        assertEquals(decoded.getWidth(), first.width());
-        assertEquals(decoded.getHeight(), first.height());
-        assertTrue(infos.stream().allMatch(i -> i.width() > 100 && i.height() > 100), "real X-rays are larger than 100 px");
+        assertEquals(340, infos.size());
+        assertTrue(infos.stream().allMatch(i -> i.width() == SIDE && i.height() == SIDE), "the sample is all 224 x 224");
 
         Table sizes = overview.sizeTable();
         assertEquals(List.of("NORMAL", "PNEUMONIA", "all"), sizes.column("class"));
-        assertEquals(String.valueOf(infos.size()), sizes.get(2, "images"));
-        int minWidth = infos.stream().mapToInt(DataOverview.ImageInfo::width).min().orElseThrow();
-        assertEquals(String.valueOf(minWidth), sizes.get(2, "width min"));
+        assertEquals(List.of("170", "170", "340"), sizes.column("images"));
+        assertEquals(List.of("224", "224", "224"), sizes.column("width min"));
 
         XYChart scatter = overview.sizeScatter();
-        int points = scatter.getSeriesMap().values().stream().mapToInt(s -> s.getXData().length).sum();
-        assertEquals(infos.size(), points);
-        Map<String, Long> perLabel = infos.stream().collect(Collectors.groupingBy(DataOverview.ImageInfo::label, Collectors.counting()));
-        for (Map.Entry<String, XYSeries> e : scatter.getSeriesMap().entrySet()) {
-            assertEquals(perLabel.get(e.getKey()).intValue(), e.getValue().getXData().length, e.getKey());
+        for (String label : List.of("NORMAL", "PNEUMONIA")) {
+            XYSeries s = scatter.getSeriesMap().get(label);
+            assertEquals(170, s.getXData().length, label);
+            assertTrue(java.util.Arrays.stream(s.getXData()).allMatch(x -> x == SIDE), label);
         }
         CategoryChart hist = overview.sizeHistogram(10);
         double counted = hist.getSeriesMap().values().stream()
                 .mapToDouble(s -> s.getYData().stream().mapToDouble(Number::doubleValue).sum()).sum();
-        assertEquals(infos.size(), counted, 1e-9);
-        int categories = hist.getSeriesMap().get("NORMAL").getXData().size();
-        assertTrue(categories >= 1 && categories <= 10, "bins " + categories);
+        assertEquals(340, counted, 1e-9);
+        assertEquals(170, hist.getSeriesMap().get("NORMAL").getYData().stream().mapToDouble(Number::doubleValue).sum(), 1e-9);
+    }
+
+    /** File names in one of the sample's folders ({@code train} or {@code test}), both classes. */
+    static Set<String> listed(String folder) throws Exception {
+        Set<String> out = new TreeSet<>();
+        for (String cls : List.of("NORMAL", "PNEUMONIA")) {
+            try (Stream<Path> s = Files.list(TestData.sample().resolve(folder).resolve(cls))) {
+                s.forEach(p -> out.add(p.getFileName().toString()));
+            }
+        }
+        assertEquals(folder.equals("train") ? 2 * TRAIN_PER_CLASS : 2 * TEST_PER_CLASS, out.size(), folder);
+        return out;
+    }
+
+    static Set<String> names(List<LabeledImage> images) {
+        return images.stream().map(i -> i.file().getFileName().toString()).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    static Set<String> patients(Set<String> fileNames) {
+        Set<String> out = new TreeSet<>();
+        for (String name : fileNames) {
+            Matcher m = PATIENT.matcher(name);
+            assertTrue(m.find(), "no patient in " + name);
+            out.add(m.group(1));
+        }
+        return out;
     }
 
     @Test

@@ -2,12 +2,14 @@ package org.xraydl.explore;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.knowm.xchart.HeatMapChart;
 import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYSeries;
 import org.xraydl.TestData;
 import org.xraydl.config.ConfigLoader;
-import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.Predictions;
+import org.xraydl.report.Charts;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.RunDirectory;
 
@@ -19,6 +21,8 @@ import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -63,23 +67,42 @@ class RunExplorerTest {
         assertEquals(List.of("1", "2", "3"), r.historyTable().column("epoch"));
         assertEquals("0.7500", r.historyTable().get(2, "val accuracy"));
 
+        // Charts' loss chart: accuracy in percent on its own axis.
         XYChart chart = r.lossAccuracyChart();
-        assertEquals(List.of("train loss", "validation loss", "validation accuracy", "validation AUC"), List.copyOf(chart.getSeriesMap().keySet()));
-        chart.getSeriesMap().values().forEach(s -> assertEquals(3, s.getXData().length, s.getName()));
-        assertArrayEquals(new double[]{0.9, 0.7, 0.5}, chart.getSeriesMap().get("train loss").getYData(), 1e-9);
+        assertEquals(Set.of("Training loss", "Validation loss", "Validation accuracy (%)"), chart.getSeriesMap().keySet());
+        assertArrayEquals(new double[]{0.9, 0.7, 0.5}, chart.getSeriesMap().get("Training loss").getYData(), 1e-9);
+        assertArrayEquals(new double[]{50, 62.5, 75}, chart.getSeriesMap().get("Validation accuracy (%)").getYData(), 1e-9);
 
-        Metrics m = MetricsCalculator.compute(predictions(), "PNEUMONIA");
-        assertEquals(Table.num(m.accuracy(), 4), r.metricsTable().get(1, "value"));
-        assertArrayEquals(new int[][]{{3, 1}, {1, 3}}, r.confusion());
-        assertArrayEquals(m.confusion(), r.confusion());
+        // By hand: predicted N,P,N,N | P,N,P,P -> 3 of 4 right in each class.
+        assertEquals(List.of("n", "accuracy", "sensitivity", "specificity", "precision", "f1", "auc"),
+                r.metricsTable().column("metric").subList(0, 7));
+        assertEquals(List.of("8", "0.7500", "0.7500", "0.7500", "0.7500", "0.7500", "0.6875"),
+                r.metricsTable().column("value").subList(0, 7));
+        assertEquals(List.of("NORMAL", "PNEUMONIA"), r.confusion().labels());
+        assertArrayEquals(new int[][]{{3, 1}, {1, 3}}, r.confusion().counts());
         assertEquals("PNEUMONIA", r.positive());
         assertEquals("densenet", r.config().get("model"));
         assertTrue(r.summary().column("key").contains("imageSize"));
 
+        // AUC by hand: P(PNEUMONIA) of the positives 0.7, 0.3, 0.8, 0.6 against the negatives 0.2, 0.9, 0.4, 0.05:
+        // 0.7, 0.8 and 0.6 each beat 3 negatives, 0.3 beats 2: 11 / 16 = 0.6875.
         XYChart roc = r.rocChart();
-        double[][] curve = MetricsCalculator.rocCurve(predictions(), "PNEUMONIA");
-        assertEquals(curve[0].length, roc.getSeriesMap().get("ROC (n = 8)").getXData().length);
-        assertTrue(roc.getTitle().contains("AUC = " + Table.num(m.auc(), 3)), roc.getTitle());
+        XYSeries model = roc.getSeriesMap().get("Model (AUC = 0.688)");
+        assertTrue(model != null, roc.getSeriesMap().keySet().toString());
+        // The curve's corners, thresholds from the top: 0.9 (N), 0.8 0.7 0.6 (P), 0.4 (N), 0.3 (P), 0.2 0.05 (N).
+        Set<String> corners = new TreeSet<>();
+        for (int i = 0; i < model.getXData().length; i++) {
+            corners.add(model.getXData()[i] + "," + model.getYData()[i]);
+        }
+        assertTrue(corners.containsAll(Set.of("0.0,0.0", "0.25,0.0", "0.25,0.75", "0.5,0.75", "0.5,1.0", "1.0,1.0")), corners.toString());
+        for (int i = 0; i < model.getXData().length; i++) {
+            double x = model.getXData()[i];
+            double y = model.getYData()[i];
+            assertTrue(x == 0 && y == 0 || x == 0.25 && y <= 0.75 || x > 0.25 && x < 0.5 && y == 0.75 || x == 0.5 && y >= 0.75
+                    || x > 0.5 && y == 1, "point off the hand-drawn curve: " + x + "," + y);
+        }
+        HeatMapChart confusion = r.confusionChart();
+        assertTrue(confusion.getTitle().contains("n = 8"), confusion.getTitle());
     }
 
     @Test
@@ -106,20 +129,23 @@ class RunExplorerTest {
     void runPngsAreUsedWhenCurrentAndDrawnOtherwise(@TempDir Path tmp) throws Exception {
         Path dir = writeRun(tmp.resolve("run"));
         RunExplorer r = RunExplorer.open(dir);
+        // No PNGs in the run folder: Charts draws them at its sizes.
         BufferedImage drawn = r.roc();
-        assertEquals(600, drawn.getWidth());
-        assertEquals(560, drawn.getHeight());
-        assertEquals(900, r.lossAccuracy().getWidth());
-        assertTrue(r.confusionMatrix().getWidth() > 300);
+        assertEquals(Charts.WIDTH, drawn.getWidth());
+        assertEquals(Charts.HEIGHT, drawn.getHeight());
+        assertEquals(Charts.WIDTH, r.lossAccuracy().getWidth());
+        assertEquals(Charts.HEIGHT, r.confusionMatrix().getHeight());
+        assertEquals(List.of("roc.png: drawn from val_predictions.csv", "loss_accuracy.png: drawn from history.csv",
+                "confusion_matrix.png: drawn from metrics.json"), r.notes());
 
-        Path png = dir.resolve(RunExplorer.ROC_PNG);
+        Path png = dir.resolve(Charts.ROC);
         ImageIO.write(new BufferedImage(10, 12, BufferedImage.TYPE_INT_RGB), "png", png.toFile());
         Files.setLastModifiedTime(png, FileTime.fromMillis(Files.getLastModifiedTime(dir.resolve(RunDirectory.PREDICTIONS)).toMillis() + 1000));
         assertEquals(10, r.roc().getWidth(), "the run's own roc.png");
         assertTrue(r.notes().contains("roc.png: the run's own file"), r.notes().toString());
 
         Files.setLastModifiedTime(png, FileTime.fromMillis(Files.getLastModifiedTime(dir.resolve(RunDirectory.PREDICTIONS)).toMillis() - 60_000));
-        assertEquals(600, r.roc().getWidth(), "a roc.png older than the predictions is not shown");
+        assertEquals(Charts.WIDTH, r.roc().getWidth(), "a roc.png older than the predictions is not shown");
     }
 
     @Test

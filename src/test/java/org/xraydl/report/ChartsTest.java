@@ -77,12 +77,21 @@ class ChartsTest {
             assertTrue(img.getWidth() >= 700 && img.getHeight() >= 500, png + " is " + img.getWidth() + "x" + img.getHeight());
             assertTrue(distinctColours(img) > 20, png + " looks blank");
         }
-        // Keep a copy to look at.
-        Path out = Path.of("target", "chart-samples");
-        Files.createDirectories(out);
-        for (Path png : written) {
-            Files.copy(png, out.resolve(png.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        }
+    }
+
+    @Test
+    void confusionComesFromMetricsJsonElseFromThePredictions() throws IOException {
+        Charts.Confusion c = Charts.confusionOf(org.xraydl.config.ConfigLoader.JSON.readTree(
+                "{\"labels\": [\"NORMAL\", \"PNEUMONIA\"], \"confusion\": [[5, 2], [1, 7]]}"));
+        assertEquals(LABELS, c.labels());
+        assertArrayEquals(new int[][]{{5, 2}, {1, 7}}, c.counts());
+        assertEquals(null, Charts.confusionOf(org.xraydl.config.ConfigLoader.JSON.readTree("{\"confusion\": [[5, 2], [1, 7]]}")),
+                "no labels: no confusion matrix from metrics.json");
+        assertEquals(null, Charts.confusionOf((com.fasterxml.jackson.databind.JsonNode) null));
+        // predictions(): NORMAL 0.7 called PNEUMONIA, PNEUMONIA 0.4 called NORMAL.
+        Charts.Confusion p = Charts.confusionOf(predictions());
+        assertEquals(LABELS, p.labels());
+        assertArrayEquals(new int[][]{{3, 1}, {1, 3}}, p.counts());
     }
 
     @Test
@@ -169,8 +178,7 @@ class ChartsTest {
     }
 
     @Test
-    void shortAndLongHistoriesDraw() throws IOException {
-        Path out = Path.of("target", "chart-samples");
+    void shortAndLongHistoriesDraw(@TempDir Path out) throws IOException {
         for (int n : new int[]{1, 30}) {
             List<EpochRecord> h = new ArrayList<>();
             for (int e = 1; e <= n; e++) {
