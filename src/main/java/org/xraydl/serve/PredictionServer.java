@@ -17,15 +17,13 @@ import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.explain.Overlay;
 import org.xraydl.explain.OverlayRenderer;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.net.ListenAddress;
 import org.xraydl.predict.PredictionJson;
 import org.xraydl.predict.Predictor;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -173,14 +171,7 @@ public final class PredictionServer implements AutoCloseable {
 
     static PredictionServer start(ModelBundle bundle, double threshold, Function<Path, Predictor.Answer> predict,
                                   Explainer explain, String host, int port, Limits limits) {
-        if (port < 0 || port > 65535) {
-            throw new UserError("--port " + port + " is not a TCP port: use 1-65535 (or 0 for any free port)");
-        }
-        try {
-            InetAddress.getByName(host);
-        } catch (UnknownHostException e) {
-            throw new UserError("--host '" + host + "' is not a known address: use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)");
-        }
+        ListenAddress.check(host, port, "--host", "--port");
         String page = readPage();
         Path scratch;
         try {
@@ -248,7 +239,8 @@ public final class PredictionServer implements AutoCloseable {
             }
             closeQuietly(vertx);
             deleteTree(scratch);
-            throw startFailure(host, port, e instanceof ExecutionException ? e.getCause() : e);
+            throw ListenAddress.startFailure("the prediction server", host, port,
+                    e instanceof ExecutionException ? e.getCause() : e, "choose another with --port (or --port 0 for any free port)");
         }
         return new PredictionServer(vertx, http, workers, scratch, host);
     }
@@ -261,21 +253,6 @@ public final class PredictionServer implements AutoCloseable {
             }
         }
         return false;
-    }
-
-    private static UserError startFailure(String host, int port, Throwable cause) {
-        for (Throwable t = cause; t != null; t = t.getCause()) {
-            if (t instanceof BindException b) {
-                String msg = String.valueOf(b.getMessage());
-                if (msg.contains("in use")) {
-                    return new UserError("port " + port + " is already in use on " + host
-                            + ": choose another with --port (or --port 0 for any free port)");
-                }
-                return new UserError("cannot listen on " + hostPort(host, port) + " (" + msg + "): is " + host
-                        + " an address of this machine? Use 127.0.0.1 or 0.0.0.0");
-            }
-        }
-        return new UserError("the prediction server did not start on " + hostPort(host, port) + ": " + cause);
     }
 
     private static String readPage() {
@@ -300,24 +277,12 @@ public final class PredictionServer implements AutoCloseable {
 
     /** True when only this machine can connect. */
     public boolean loopbackOnly() {
-        try {
-            return InetAddress.getByName(host).isLoopbackAddress();
-        } catch (UnknownHostException e) {
-            return false;
-        }
+        return ListenAddress.isLoopback(host);
     }
 
     /** A URL to open on this machine. */
     public String baseUrl() {
-        String h = host;
-        try {
-            if (InetAddress.getByName(host).isAnyLocalAddress()) {
-                h = "127.0.0.1";
-            }
-        } catch (UnknownHostException ignored) {
-            // started, so it resolved
-        }
-        return "http://" + (h.contains(":") ? "[" + h + "]" : h) + ":" + port();
+        return ListenAddress.localUrl(host, port());
     }
 
     public boolean isClosed() {
@@ -345,13 +310,8 @@ public final class PredictionServer implements AutoCloseable {
     }
 
     private static void closeQuietly(Vertx vertx) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        vertx.close(ar -> done.complete(null));
-        try {
-            done.get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            log.warn("the prediction server did not stop within 30 s: {}", e.toString());
-        }
+        ListenAddress.closeAndWait(vertx).ifPresent(e ->
+                log.warn("the prediction server did not stop within {} s: {}", ListenAddress.CLOSE_TIMEOUT_SECONDS, e.toString()));
     }
 
     private static void deleteTree(Path dir) {
@@ -360,10 +320,6 @@ public final class PredictionServer implements AutoCloseable {
         } catch (IOException e) {
             log.warn("cannot delete {}: {}", dir, e.toString());
         }
-    }
-
-    static String hostPort(String host, int port) {
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     }
 
     /** The request handlers; everything they share is fixed at start. */

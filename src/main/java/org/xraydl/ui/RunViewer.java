@@ -3,6 +3,7 @@ package org.xraydl.ui;
 import org.deeplearning4j.ui.model.storage.FileStatsStorage;
 import org.deeplearning4j.ui.model.storage.InMemoryStatsStorage;
 import org.xraydl.UserError;
+import org.xraydl.net.ListenAddress;
 import org.xraydl.report.Charts;
 
 import java.io.PrintStream;
@@ -47,7 +48,7 @@ public final class RunViewer implements AutoCloseable {
             throw e;
         }
         if (!server.loopbackOnly()) {
-            err.println("warning: the UI listens on " + UiServer.hostPort(host, server.port())
+            err.println("warning: the UI listens on " + ListenAddress.hostPort(host, server.port())
                     + ", reachable from other machines" + (remoteListener ? ", and any of them can post stats to it" : "")
                     + " (the default --host 127.0.0.1 keeps it on this machine)");
         }

@@ -9,6 +9,7 @@ import org.deeplearning4j.ui.model.stats.impl.DefaultStatsUpdateConfiguration;
 import org.deeplearning4j.ui.model.storage.FileStatsStorage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.xraydl.net.ListenAddress;
 import org.xraydl.run.RunDirectory;
 import org.xraydl.train.RunDirectoryAware;
 
@@ -77,7 +78,7 @@ public final class TrainingUi implements AutoCloseable {
         TrainingUi ui = new TrainingUi(s, out, server);
         if (server != null) {
             if (!server.loopbackOnly()) {
-                err.println("warning: the training UI listens on " + UiServer.hostPort(s.host(), server.port())
+                err.println("warning: the training UI listens on " + ListenAddress.hostPort(s.host(), server.port())
                         + ", reachable from other machines: anyone who can connect sees the training stats"
                         + " (the default --ui-host 127.0.0.1 keeps it on this machine)");
             }

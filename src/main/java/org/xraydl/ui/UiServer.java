@@ -8,10 +8,8 @@ import org.deeplearning4j.ui.api.UIServer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
+import org.xraydl.net.ListenAddress;
 
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -54,14 +52,7 @@ public final class UiServer implements AutoCloseable {
      * @throws UserError if the port is in use, the host is not an address of this machine, or a UI already runs here
      */
     public static synchronized UiServer start(String host, int port, String portOption) {
-        if (port < 0 || port > 65535) {
-            throw new UserError(portOption + " " + port + " is not a TCP port: use 1-65535 (or 0 for any free port)");
-        }
-        try {
-            InetAddress.getByName(host);
-        } catch (UnknownHostException e) {
-            throw new UserError("UI host '" + host + "' is not a known address: use 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)");
-        }
+        ListenAddress.check(host, port, "UI host", portOption);
         VertxUIServer existing = VertxUIServer.getInstance();
         if (existing != null && !existing.isStopped()) {
             throw new UserError("a DL4J UI server already runs in this process (port " + existing.getPort() + "): stop it first");
@@ -84,7 +75,7 @@ public final class UiServer implements AutoCloseable {
             throw startFailure(host, port, portOption, e.getCause());
         } catch (TimeoutException e) {
             shutDown(vertx);
-            throw new UserError("the UI server did not start on " + hostPort(host, port) + " within " + START_TIMEOUT_SECONDS + " s");
+            throw new UserError("the UI server did not start on " + ListenAddress.hostPort(host, port) + " within " + START_TIMEOUT_SECONDS + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             shutDown(vertx);
@@ -107,18 +98,8 @@ public final class UiServer implements AutoCloseable {
     }
 
     private static UserError startFailure(String host, int port, String portOption, Throwable cause) {
-        for (Throwable t = cause; t != null; t = t.getCause()) {
-            if (t instanceof BindException b) {
-                String msg = String.valueOf(b.getMessage());
-                if (msg.contains("in use")) {
-                    return new UserError("port " + port + " is already in use on " + host + ": choose another with "
-                            + portOption + " (e.g. " + portOption + " " + (port == 65535 ? 9001 : port + 1) + "), or stop what listens there");
-                }
-                return new UserError("cannot listen on " + hostPort(host, port) + " (" + msg + "): is " + host
-                        + " an address of this machine? Use 127.0.0.1 or 0.0.0.0");
-            }
-        }
-        return new UserError("the UI server did not start on " + hostPort(host, port) + ": " + cause);
+        return ListenAddress.startFailure("the UI server", host, port, cause, "choose another with " + portOption
+                + " (e.g. " + portOption + " " + (port == 65535 ? 9001 : port + 1) + "), or stop what listens there");
     }
 
     /** Stops a Vert.x that never finished deploying, and forgets DL4J's half-made singleton. */
@@ -128,13 +109,7 @@ public final class UiServer implements AutoCloseable {
         } catch (Exception e) {
             log.debug("stopping the UI singleton: {}", e.toString());
         }
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        vertx.close(ar -> done.complete(null));
-        try {
-            done.get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            log.debug("closing Vert.x: {}", e.toString());
-        }
+        ListenAddress.closeAndWait(vertx).ifPresent(e -> log.debug("closing Vert.x: {}", e.toString()));
     }
 
     /** The port it listens on (the real one when started with port 0). */
@@ -148,16 +123,12 @@ public final class UiServer implements AutoCloseable {
 
     /** True when only this machine can connect. */
     public boolean loopbackOnly() {
-        return isLoopback(host);
+        return ListenAddress.isLoopback(host);
     }
 
     /** A URL to open in a browser on this machine. */
     public String baseUrl() {
-        String h = isWildcard(host) ? "127.0.0.1" : host;
-        if (h.contains(":")) {
-            h = "[" + h + "]";
-        }
-        return "http://" + h + ":" + port();
+        return ListenAddress.localUrl(host, port());
     }
 
     public String overviewUrl() {
@@ -221,32 +192,7 @@ public final class UiServer implements AutoCloseable {
             log.warn("stopping the UI server: {}", e.toString());
         }
         // stop() closes Vert.x through the verticle; closing again is a no-op but waits for it.
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        vertx.close(ar -> done.complete(null));
-        try {
-            done.get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            log.warn("the UI server did not stop within 30 s: {}", e.toString());
-        }
-    }
-
-    public static boolean isLoopback(String host) {
-        try {
-            return InetAddress.getByName(host).isLoopbackAddress();
-        } catch (UnknownHostException e) {
-            return false;
-        }
-    }
-
-    static boolean isWildcard(String host) {
-        try {
-            return InetAddress.getByName(host).isAnyLocalAddress();
-        } catch (UnknownHostException e) {
-            return false;
-        }
-    }
-
-    static String hostPort(String host, int port) {
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        ListenAddress.closeAndWait(vertx).ifPresent(e ->
+                log.warn("the UI server did not stop within {} s: {}", ListenAddress.CLOSE_TIMEOUT_SECONDS, e.toString()));
     }
 }
