@@ -22,6 +22,7 @@ import org.xraydl.config.RunConfig;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.DoubleConsumer;
 
 /**
  * The updater (optimiser with its learning-rate schedule) and weight decay of every trainable
@@ -126,26 +127,21 @@ public record Optimization(IUpdater updater, double weightDecay, boolean decoupl
 
     public NeuralNetConfiguration.Builder applyTo(NeuralNetConfiguration.Builder b) {
         b.updater(updater);
-        if (weightDecay > 0) {
-            if (decoupledDecay) {
-                b.weightDecay(weightDecay, true);
-            } else {
-                b.l2(weightDecay);
-            }
-        }
+        applyDecay(c -> b.weightDecay(c, true), b::l2);
         return b;
     }
 
     /** For layers added or kept trainable by TransferLearning; frozen layers get neither. */
     public FineTuneConfiguration.Builder applyTo(FineTuneConfiguration.Builder b) {
         b.updater(updater);
-        if (weightDecay > 0) {
-            if (decoupledDecay) {
-                b.weightDecay(weightDecay, true);
-            } else {
-                b.l2(weightDecay);
-            }
-        }
+        applyDecay(c -> b.weightDecay(c, true), b::l2);
         return b;
+    }
+
+    /** The two builders share no type: each passes its own setters for decoupled decay and L2. */
+    private void applyDecay(DoubleConsumer decoupled, DoubleConsumer l2) {
+        if (weightDecay > 0) {
+            (decoupledDecay ? decoupled : l2).accept(weightDecay);
+        }
     }
 }
