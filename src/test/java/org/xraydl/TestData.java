@@ -2,10 +2,12 @@ package org.xraydl;
 
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
+import org.xraydl.evaluate.Predictions;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -63,5 +65,16 @@ public final class TestData {
                 }
             }
         }
+    }
+
+    /** Predictions over NORMAL / PNEUMONIA of images img0.jpeg, img1.jpeg, ... with these true classes and P(PNEUMONIA). */
+    public static Predictions predictions(int[] truth, double[] pPositive) {
+        double[][] p = new double[truth.length][];
+        List<String> files = new ArrayList<>();
+        for (int i = 0; i < truth.length; i++) {
+            p[i] = new double[]{1 - pPositive[i], pPositive[i]};
+            files.add("img" + i + ".jpeg");
+        }
+        return new Predictions(List.of("NORMAL", "PNEUMONIA"), files, truth, p);
     }
 }

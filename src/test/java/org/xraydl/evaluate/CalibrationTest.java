@@ -1,6 +1,7 @@
 package org.xraydl.evaluate;
 
 import org.junit.jupiter.api.Test;
+import org.xraydl.TestData;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,7 +39,7 @@ class CalibrationTest {
             p[i] = high ? 0.99 : 0.01;
             truth[i] = high ? (i < 7 ? 1 : 0) : (i < 13 ? 1 : 0);
         }
-        Predictions pred = MetricsCalculatorTest.predictions(truth, p);
+        Predictions pred = TestData.predictions(truth, p);
         // Before: -(0.7 ln 0.99 + 0.3 ln 0.01) = 1.38861. The best T maps 0.99 to 0.7: sigmoid(ln 99 / T) = 0.7,
         // T = ln 99 / ln(7/3) = 5.42332, NLL then -(0.7 ln 0.7 + 0.3 ln 0.3) = 0.61086.
         assertEquals(-(0.7 * Math.log(0.99) + 0.3 * Math.log(0.01)), Calibration.nll(pred, 1.0), 1e-9);

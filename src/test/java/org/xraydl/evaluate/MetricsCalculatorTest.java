@@ -2,15 +2,13 @@ package org.xraydl.evaluate;
 
 import org.junit.jupiter.api.Test;
 
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.xraydl.TestData.predictions;
 
 class MetricsCalculatorTest {
-    private static final List<String> LABELS = List.of("NORMAL", "PNEUMONIA");
-
     @Test
     void hand_counted_confusion_gives_the_textbook_metrics() {
         // 4 pneumonia (3 caught), 4 normal (1 false alarm).
@@ -59,15 +57,5 @@ class MetricsCalculatorTest {
         assertEquals(0.0, roc[0][0], 1e-12);
         assertEquals(1.0, roc[0][roc[0].length - 1], 1e-12);
         assertEquals(1.0, roc[1][roc[1].length - 1], 1e-12);
-    }
-
-    static Predictions predictions(int[] truth, double[] pPositive) {
-        double[][] p = new double[truth.length][];
-        List<String> files = new java.util.ArrayList<>();
-        for (int i = 0; i < truth.length; i++) {
-            p[i] = new double[]{1 - pPositive[i], pPositive[i]};
-            files.add("img" + i + ".jpeg");
-        }
-        return new Predictions(LABELS, files, truth, p);
     }
 }

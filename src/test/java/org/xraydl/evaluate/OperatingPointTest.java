@@ -50,7 +50,7 @@ class OperatingPointTest {
         for (int i = 0; i < truth.length; i++) {
             truth[i] = POSITIVE[i] ? 1 : 0;
         }
-        Predictions p = MetricsCalculatorTest.predictions(truth, SCORES);
+        Predictions p = TestData.predictions(truth, SCORES);
         RunConfig youden = TestData.tinyConfig(Map.of("thresholdMethod", "youden"));
         DecisionRule rule = OperatingPoint.choose(p, youden, "PNEUMONIA");
         assertEquals("youden", rule.method());

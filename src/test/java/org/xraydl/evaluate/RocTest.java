@@ -3,6 +3,7 @@ package org.xraydl.evaluate;
 import org.junit.jupiter.api.Test;
 import org.nd4j.evaluation.classification.ROC;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.TestData;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -69,7 +70,7 @@ class RocTest {
                 scores[i++] = s;
             }
         }
-        return MetricsCalculatorTest.predictions(truth, scores);
+        return TestData.predictions(truth, scores);
     }
 
     static double trapezoid(double[][] c) {

@@ -8,26 +8,14 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.run.RunDirectory;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.xraydl.TestData.predictions;
 
 class ReliabilityAndRocChartTest {
-    private static final List<String> LABELS = List.of("NORMAL", "PNEUMONIA");
-
-    static Predictions predictions(int[] truth, double[] pPositive) {
-        double[][] p = new double[truth.length][];
-        List<String> files = new java.util.ArrayList<>();
-        for (int i = 0; i < truth.length; i++) {
-            p[i] = new double[]{1 - pPositive[i], pPositive[i]};
-            files.add("img" + i + ".jpeg");
-        }
-        return new Predictions(LABELS, files, truth, p);
-    }
-
     @Test
     void reliabilityChartPlotsTheNonEmptyBinsAndNamesTheEce() {
         // Bins [0.1, 0.2): 0.15, 0.15 (one positive) -> (0.15, 0.5); [0.9, 1.0]: 0.95, 1.0 (two positives) -> (0.975, 1).
