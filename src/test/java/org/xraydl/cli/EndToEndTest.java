@@ -4,11 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.xraydl.TestData;
+import org.xraydl.cli.CliRunner.Outcome;
 import org.xraydl.config.ConfigLoader;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +17,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.xraydl.cli.CliRunner.cli;
 
 /**
  * The product's spine through its CLI, on real X-rays: train a tiny model for a full epoch on the
@@ -29,27 +28,6 @@ class EndToEndTest {
     static final String[] TINY = {"--image-size", "32", "--batch", "16", "--no-progress",
             "--set", "densenetGrowth=4", "--set", "densenetBlocks=[1,1]", "--set", "densenetInitFeatures=8",
             "--set", "headHidden=[8]", "--set", "headDropout=[0.1]"};
-
-    record Outcome(int code, String out, String err) {
-    }
-
-    static Outcome cli(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
-            return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-            oldOut.print(out.toString(StandardCharsets.UTF_8));
-            oldErr.print(err.toString(StandardCharsets.UTF_8));
-        }
-    }
 
     static String[] concat(String[] a, String... b) {
         List<String> l = new ArrayList<>(List.of(a));

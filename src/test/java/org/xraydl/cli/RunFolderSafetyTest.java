@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.xraydl.cli.EndToEndTest.TINY;
-import static org.xraydl.cli.EndToEndTest.cli;
+import static org.xraydl.cli.CliRunner.cli;
 import static org.xraydl.cli.EndToEndTest.concat;
 
 /**
@@ -31,7 +31,7 @@ class RunFolderSafetyTest {
                 "--max-batches", "2", "--max-images-per-class", "30"}, TINY), more);
     }
 
-    private static void assertOneLineError(EndToEndTest.Outcome o, String... mustContain) {
+    private static void assertOneLineError(CliRunner.Outcome o, String... mustContain) {
         assertEquals(2, o.code(), o.out() + o.err());
         assertEquals(1, o.err().strip().lines().count(), o.err());
         for (String s : mustContain) {
@@ -44,7 +44,7 @@ class RunFolderSafetyTest {
         Path data = tmp.resolve("data");
         TestData.copySample(data, 30, "NORMAL", "PNEUMONIA");
         Path run = tmp.resolve("run");
-        EndToEndTest.Outcome first = cli(train(data, run, "--seed", "5"));
+        CliRunner.Outcome first = cli(train(data, run, "--seed", "5"));
         assertEquals(0, first.code(), first.err());
         byte[] split = Files.readAllBytes(run.resolve("split.csv"));
         String last = run.resolve("last.zip").toString();
@@ -54,7 +54,7 @@ class RunFolderSafetyTest {
                 {"--image-size", "64"}, {"--model", "vgg16"}, {"--batch", "4"}, {"--max-images-per-class", "20"},
                 {"--lr", "0.1"}, {"--no-augment"}, {"--set", "densenetGrowth=6"}};
         for (String[] flag : refused) {
-            EndToEndTest.Outcome o = cli(concat(new String[]{"train", "--resume", last, "--epochs", "2"}, flag));
+            CliRunner.Outcome o = cli(concat(new String[]{"train", "--resume", last, "--epochs", "2"}, flag));
             String name = flag[0].equals("--set") ? "--set " + flag[1].substring(0, flag[1].indexOf('=')) : flag[0];
             assertOneLineError(o, "--resume continues", name + " (run ");
         }
@@ -73,7 +73,7 @@ class RunFolderSafetyTest {
             }
         }
         var countsBefore = ConfigLoader.JSON.readTree(run.resolve("provenance.json").toFile()).get("trainCounts");
-        EndToEndTest.Outcome more = cli("train", "--resume", last, "--epochs", "2", "--seed", "5", "--no-progress");
+        CliRunner.Outcome more = cli("train", "--resume", last, "--epochs", "2", "--seed", "5", "--no-progress");
         assertEquals(0, more.code(), more.err());
         assertEquals(3, Files.readAllLines(run.resolve("history.csv")).size(), "header + two epochs");
         assertArrayEquals(split, Files.readAllBytes(run.resolve("split.csv")), "split.csv is unchanged");
@@ -102,7 +102,7 @@ class RunFolderSafetyTest {
             return 0;
         });
         assertTrue(firstEpochDone.await(300, TimeUnit.SECONDS), "first run reached its first epoch");
-        EndToEndTest.Outcome second = cli(train(data, run));
+        CliRunner.Outcome second = cli(train(data, run));
         secondTried.countDown();
         assertOneLineError(second, "run folder " + run + " is in use by another training");
         assertEquals(0, first.get(300, TimeUnit.SECONDS));
@@ -117,7 +117,7 @@ class RunFolderSafetyTest {
         // A lock file left by a killed run (no lock held) is taken over.
         Path stale = Files.createDirectories(tmp.resolve("stale"));
         Files.writeString(stale.resolve(RunLock.FILE), "12345\n");
-        EndToEndTest.Outcome afterCrash = cli(train(data, stale));
+        CliRunner.Outcome afterCrash = cli(train(data, stale));
         assertEquals(0, afterCrash.code(), afterCrash.err());
     }
 }

@@ -6,7 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.xraydl.TestData;
-import org.xraydl.cli.Main;
+import org.xraydl.cli.CliRunner;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.data.Preprocessing;
@@ -17,9 +17,6 @@ import org.xraydl.predict.Predictor;
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.xraydl.cli.CliRunner.cli;
 
 /** Grad-CAM on the pipeline's own models (frozen, saved and loaded) and through the CLI. */
 class ExplainModelTest {
@@ -126,10 +124,10 @@ class ExplainModelTest {
             Files.copy(p, images.resolve(p.getFileName()));
         }
         Path out = tmp.resolve("maps");
-        String[] result = cli("predict", "--model", model.toString(), "--heatmaps", out.toString(), images.toString());
-        assertEquals("0", result[0], result[2]);
-        List<String> lines = result[1].lines().filter(l -> l.startsWith("{")).toList();
-        assertEquals(3, lines.size(), result[1]);
+        CliRunner.Outcome result = cli("predict", "--model", model.toString(), "--heatmaps", out.toString(), images.toString());
+        assertEquals(0, result.code(), result.err());
+        List<String> lines = result.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(3, lines.size(), result.out());
         for (String line : lines) {
             JsonNode j = ConfigLoader.JSON.readTree(line);
             Path heatmap = Path.of(j.get("heatmap").asText());
@@ -158,9 +156,9 @@ class ExplainModelTest {
         }
         Path out = tmp.resolve("wrong");
         Path csv = tmp.resolve("pred.csv");
-        String[] result = cli("evaluate", "--model", model.toString(), "--data", data.toString(), "--heatmaps", out.toString(),
+        CliRunner.Outcome result = cli("evaluate", "--model", model.toString(), "--data", data.toString(), "--heatmaps", out.toString(),
                 "--predictions", csv.toString());
-        assertEquals("0", result[0], result[2]);
+        assertEquals(0, result.code(), result.err());
         // expected from the predictions file: the wrong rows, by confidence of the (wrong) predicted class
         List<String[]> wrong = new ArrayList<>();
         for (String row : Files.readAllLines(csv).subList(1, 7)) {
@@ -185,21 +183,5 @@ class ExplainModelTest {
 
     private static double conf(String[] row) {
         return Math.max(Double.parseDouble(row[3]), Double.parseDouble(row[4]));
-    }
-
-    static String[] cli(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
-            return new String[]{String.valueOf(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
     }
 }
