@@ -2,11 +2,13 @@ package org.xraydl.model.io;
 
 import org.xraydl.model.ModelFactory;
 
+import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.xraydl.UserError;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -26,10 +28,7 @@ class PretrainedWeightsTest {
 
     @Test
     void unreachableServerGivesOneLineErrorSayingWhereToPutTheFile(@TempDir Path dir) throws Exception {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
+        int closedPort = closedPort();
         Path target = dir.resolve("vgg16_dl4j_inference.zip");
         UserError e = assertThrows(UserError.class,
                 () -> PretrainedWeights.fetch("http://127.0.0.1:" + closedPort + "/vgg16.zip", target, 123L));
@@ -42,16 +41,9 @@ class PretrainedWeightsTest {
     @Test
     void downloadIsVerifiedByChecksumAndABadFileIsNeverKept(@TempDir Path dir) throws Exception {
         byte[] body = "pretend weights".getBytes(StandardCharsets.UTF_8);
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.createContext("/w.zip", ex -> {
-            ex.sendResponseHeaders(200, body.length);
-            ex.getResponseBody().write(body);
-            ex.close();
-        });
-        server.createContext("/missing.zip", ex -> {
-            ex.sendResponseHeaders(404, -1);
-            ex.close();
-        });
+        HttpServer server = loopbackServer();
+        server.createContext("/w.zip", answering(body));
+        server.createContext("/missing.zip", NOT_FOUND);
         server.start();
         try {
             String base = "http://127.0.0.1:" + server.getAddress().getPort();
@@ -77,11 +69,8 @@ class PretrainedWeightsTest {
 
     @Test
     void httpErrorIsReportedWithTheStatus(@TempDir Path dir) throws Exception {
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.createContext("/", ex -> {
-            ex.sendResponseHeaders(404, -1);
-            ex.close();
-        });
+        HttpServer server = loopbackServer();
+        server.createContext("/", NOT_FOUND);
         server.start();
         try {
             Path target = dir.resolve("x.zip");
@@ -98,10 +87,7 @@ class PretrainedWeightsTest {
 
     @Test
     void vgg16WithImagenetWeightsOfflineFailsFastWithOneLine(@TempDir Path dir) throws Exception {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
+        int closedPort = closedPort();
         String oldBase = org.deeplearning4j.common.resources.DL4JResources.getBaseDownloadURL();
         java.io.File oldDir = org.deeplearning4j.common.resources.DL4JResources.getBaseDirectory();
         org.deeplearning4j.common.resources.DL4JResources.setBaseDownloadURL("http://127.0.0.1:" + closedPort + "/");
@@ -130,12 +116,11 @@ class PretrainedWeightsTest {
         byte[] body = Files.readAllBytes(generated);
         String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(body));
         java.util.concurrent.atomic.AtomicInteger downloads = new java.util.concurrent.atomic.AtomicInteger();
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        HttpServer server = loopbackServer();
+        HttpHandler answer = answering(body);
         server.createContext("/mirror/densenet/" + PretrainedWeights.DENSENET121_NOTOP, ex -> {
             downloads.incrementAndGet();
-            ex.sendResponseHeaders(200, body.length);
-            ex.getResponseBody().write(body);
-            ex.close();
+            answer.handle(ex);
         });
         server.start();
         Path cache = dir.resolve("cache");
@@ -158,12 +143,8 @@ class PretrainedWeightsTest {
     @Test
     void densenet121WithAWrongHashIsDeletedWithOneLine(@TempDir Path dir) throws Exception {
         byte[] body = "not Keras' weights".getBytes(StandardCharsets.UTF_8);
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        server.createContext("/", ex -> {
-            ex.sendResponseHeaders(200, body.length);
-            ex.getResponseBody().write(body);
-            ex.close();
-        });
+        HttpServer server = loopbackServer();
+        server.createContext("/", answering(body));
         server.start();
         Path cache = dir.resolve("cache");
         Path cached = cache.resolve("models/densenet121/" + PretrainedWeights.DENSENET121_NOTOP);
@@ -184,10 +165,7 @@ class PretrainedWeightsTest {
 
     @Test
     void densenet121OfflineSaysWhichFileToPutWhere(@TempDir Path dir) throws Exception {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
+        int closedPort = closedPort();
         Path cache = dir.resolve("cache");
         Path cached = cache.resolve("models/densenet121/" + PretrainedWeights.DENSENET121_NOTOP);
         try (KerasMirror ignored = new KerasMirror("http://127.0.0.1:" + closedPort, cache, PretrainedWeights.DENSENET121_NOTOP_MD5)) {
@@ -206,6 +184,32 @@ class PretrainedWeightsTest {
         org.xraydl.config.RunConfig c = org.xraydl.TestData.tinyConfig(java.util.Map.of("weights", "imagenet"));
         UserError e = assertThrows(UserError.class, () -> ModelFactory.create(c, 2, null));
         assertTrue(e.getMessage().startsWith("ImageNet weights exist for densenet121 only"), e.getMessage());
+    }
+
+    /** A port nothing listens on (it was free a moment ago): connecting is refused. */
+    private static int closedPort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** An HTTP server on a free loopback port, not started. */
+    private static HttpServer loopbackServer() throws IOException {
+        return HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    }
+
+    private static final HttpHandler NOT_FOUND = ex -> {
+        ex.sendResponseHeaders(404, -1);
+        ex.close();
+    };
+
+    /** Answers every request 200 with {@code body}. */
+    private static HttpHandler answering(byte[] body) {
+        return ex -> {
+            ex.sendResponseHeaders(200, body.length);
+            ex.getResponseBody().write(body);
+            ex.close();
+        };
     }
 
     private static org.xraydl.config.RunConfig densenet121Config() {
