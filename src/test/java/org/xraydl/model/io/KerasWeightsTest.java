@@ -155,32 +155,28 @@ class KerasWeightsTest {
 
     @Test
     void randomBytesNamedH5GiveOneLineError() throws Exception {
-        Path bad = tmp.resolve("random.h5");
-        Files.write(bad, randomBytes(4096, 3));
-        assertUserError(bad, "not an HDF5 file", () -> ModelFactory.create(config(bad, GROWTH), 2, null));
+        Path bad = Files.write(tmp.resolve("random.h5"), randomBytes(4096, 3));
+        assertModelFails(bad, "not an HDF5 file");
     }
 
     @Test
     void emptyFileGivesOneLineError() throws Exception {
-        Path bad = tmp.resolve("empty.h5");
-        Files.write(bad, new byte[0]);
-        assertUserError(bad, "not an HDF5 file", () -> ModelFactory.create(config(bad, GROWTH), 2, null));
+        Path bad = Files.write(tmp.resolve("empty.h5"), new byte[0]);
+        assertModelFails(bad, "not an HDF5 file");
     }
 
     @Test
     void randomBytesNamedZipGiveOneLineError() throws Exception {
-        Path bad = tmp.resolve("random.zip");
-        Files.write(bad, randomBytes(4096, 4));
-        assertUserError(bad, "DL4J model .zip", () -> ModelFactory.create(config(bad, GROWTH), 2, null));
+        Path bad = Files.write(tmp.resolve("random.zip"), randomBytes(4096, 4));
+        assertModelFails(bad, "DL4J model .zip");
     }
 
     @Test
     void truncatedH5GivesOneLineError() throws Exception {
         Path good = KerasFile.denseNet(GROWTH, BLOCKS, INIT, 7, 5L).write(tmp.resolve("whole.h5"), false, false);
         byte[] all = Files.readAllBytes(good);
-        Path bad = tmp.resolve("truncated.h5");
-        Files.write(bad, Arrays.copyOf(all, all.length / 3));
-        assertUserError(bad, "Keras", () -> ModelFactory.create(config(bad, GROWTH), 2, null));
+        Path bad = Files.write(tmp.resolve("truncated.h5"), Arrays.copyOf(all, all.length / 3));
+        assertModelFails(bad, "Keras");
     }
 
     @Test
@@ -189,13 +185,13 @@ class KerasWeightsTest {
         H5Writer w = new H5Writer(bad);
         w.dataset(w.root, "x", new long[]{3}, new float[]{1, 2, 3});
         w.close();
-        assertUserError(bad, "no layer_names", () -> ModelFactory.create(config(bad, GROWTH), 2, null));
+        assertModelFails(bad, "no layer_names");
     }
 
     @Test
     void wrongArchitectureNamesLayerAndShapes() {
         Path h5 = KerasFile.denseNet(8, BLOCKS, INIT, 7, 6L).write(tmp.resolve("growth8.h5"), false, false);
-        UserError e = assertUserError(h5, "conv2_block1_1_conv", () -> ModelFactory.create(config(h5, GROWTH), 2, null));
+        UserError e = assertModelFails(h5, "conv2_block1_1_conv");
         assertTrue(e.getMessage().contains("[32, 8, 1, 1]") && e.getMessage().contains("[16, 8, 1, 1]"), e.getMessage());
     }
 
@@ -204,7 +200,7 @@ class KerasWeightsTest {
         KerasFile keras = KerasFile.denseNet(GROWTH, BLOCKS, INIT, 7, 7L);
         keras.layers.remove("conv3_block1_1_bn");
         Path h5 = keras.write(tmp.resolve("missing.h5"), false, false);
-        assertUserError(h5, "first: conv3_block1_1_bn", () -> ModelFactory.create(config(h5, GROWTH), 2, null));
+        assertModelFails(h5, "first: conv3_block1_1_bn");
     }
 
     @Test
@@ -295,6 +291,11 @@ class KerasWeightsTest {
                 }
             }
         }
+    }
+
+    /** Building the test's DenseNet with {@code file} as its weights fails with one line naming it. */
+    private UserError assertModelFails(Path file, String expectedPart) {
+        return assertUserError(file, expectedPart, () -> ModelFactory.create(config(file, GROWTH), 2, null));
     }
 
     private static UserError assertUserError(Path file, String expectedPart, Runnable action) {
