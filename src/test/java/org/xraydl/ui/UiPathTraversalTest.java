@@ -97,16 +97,20 @@ class UiPathTraversalTest {
         for (String ok : List.of("/", "/run", "/run/", "/train/overview", "/assets/css/style.css", "/assets/a%20b.css")) {
             assertNull(RequestPathGuard.problem(ok), ok);
         }
-        assertEquals("dot segment", RequestPathGuard.problem("/assets/../x"));
-        assertEquals("dot segment", RequestPathGuard.problem("/assets/%2e%2e/x"));
-        assertEquals("dot segment", RequestPathGuard.problem("/assets/%252e%252e/x"));
-        assertEquals("encoded slash", RequestPathGuard.problem("/assets/..%2Fx"));
-        assertEquals("encoded slash", RequestPathGuard.problem("/assets/%252e%252e%252fx"));
-        assertEquals("empty segment", RequestPathGuard.problem("/assets//etc/passwd"));
-        assertEquals("backslash", RequestPathGuard.problem("/assets/..\\x"));
-        assertEquals("control character", RequestPathGuard.problem("/assets/%00x"));
-        assertEquals("malformed percent-encoding", RequestPathGuard.problem("/assets/%zz"));
-        assertEquals("encoded more than 4 times", RequestPathGuard.problem("/a%252525252541"));
+        String[][] refused = {
+                {"/assets/../x", "dot segment"},
+                {"/assets/%2e%2e/x", "dot segment"},
+                {"/assets/%252e%252e/x", "dot segment"},
+                {"/assets/..%2Fx", "encoded slash"},
+                {"/assets/%252e%252e%252fx", "encoded slash"},
+                {"/assets//etc/passwd", "empty segment"},
+                {"/assets/..\\x", "backslash"},
+                {"/assets/%00x", "control character"},
+                {"/assets/%zz", "malformed percent-encoding"},
+                {"/a%252525252541", "encoded more than 4 times"}};
+        for (String[] pathAndReason : refused) {
+            assertEquals(pathAndReason[1], RequestPathGuard.problem(pathAndReason[0]), pathAndReason[0]);
+        }
         assertEquals("deeplearning4jUiAssets/css/style.css", UiAssets.resourceName("css/style.css"));
         assertEquals("META-INF/resources/webjars/x/y.js", UiAssets.resourceName("a/b/webjars/x/y.js"));
         assertNull(UiAssets.resourceName(".hidden/x"));
