@@ -18,6 +18,7 @@ import org.xraydl.explain.Overlay;
 import org.xraydl.explain.OverlayRenderer;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.net.ListenAddress;
+import org.xraydl.net.ListeningServer;
 import org.xraydl.predict.PredictionJson;
 import org.xraydl.predict.Predictor;
 
@@ -51,7 +52,7 @@ import java.util.stream.Stream;
  * {@code {"error": "..."}} and never a stack trace (those go to the server log). Inference runs on a
  * worker pool sized to the concurrency cap, never on the event loop.
  */
-public final class PredictionServer implements AutoCloseable {
+public final class PredictionServer implements AutoCloseable, ListeningServer {
     private static final Logger log = LoggerFactory.getLogger(PredictionServer.class);
 
     public static final String DEFAULT_HOST = "127.0.0.1";
@@ -266,23 +267,14 @@ public final class PredictionServer implements AutoCloseable {
         }
     }
 
-    /** The port it listens on (the real one when started with port 0). */
+    @Override
     public int port() {
         return http.actualPort();
     }
 
+    @Override
     public String host() {
         return host;
-    }
-
-    /** True when only this machine can connect. */
-    public boolean loopbackOnly() {
-        return ListenAddress.isLoopback(host);
-    }
-
-    /** A URL to open on this machine. */
-    public String baseUrl() {
-        return ListenAddress.localUrl(host, port());
     }
 
     public boolean isClosed() {

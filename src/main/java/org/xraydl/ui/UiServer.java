@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xraydl.UserError;
 import org.xraydl.net.ListenAddress;
+import org.xraydl.net.ListeningServer;
 
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -25,7 +26,7 @@ import java.util.concurrent.TimeoutException;
  * {@code /run} (see {@link RunFilesRoutes}). No request path can step outside what a route serves
  * ({@link RequestPathGuard}, {@link UiAssets}).
  */
-public final class UiServer implements AutoCloseable {
+public final class UiServer implements AutoCloseable, ListeningServer {
     private static final Logger log = LoggerFactory.getLogger(UiServer.class);
 
     public static final int DEFAULT_PORT = 9000;
@@ -112,23 +113,14 @@ public final class UiServer implements AutoCloseable {
         ListenAddress.closeAndWait(vertx).ifPresent(e -> log.debug("closing Vert.x: {}", e.toString()));
     }
 
-    /** The port it listens on (the real one when started with port 0). */
+    @Override
     public int port() {
         return server.getPort();
     }
 
+    @Override
     public String host() {
         return host;
-    }
-
-    /** True when only this machine can connect. */
-    public boolean loopbackOnly() {
-        return ListenAddress.isLoopback(host);
-    }
-
-    /** A URL to open in a browser on this machine. */
-    public String baseUrl() {
-        return ListenAddress.localUrl(host, port());
     }
 
     public String overviewUrl() {
