@@ -8,6 +8,7 @@ import org.xraydl.run.RunDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * Routes added to the DL4J UI: {@code /run} is a page with the run folder's PNG charts, and
@@ -16,8 +17,9 @@ import java.util.List;
  */
 final class RunFilesRoutes {
     static final String PAGE = "/run";
-    static final List<String> SERVED = List.of(Charts.LOSS_ACCURACY, Charts.ROC, Charts.CONFUSION,
-            RunDirectory.HISTORY, RunDirectory.METRICS);
+    /** Every chart of a run (one list: {@link Charts#FILES}) and its history and metrics; nothing else. */
+    static final List<String> SERVED = Stream.concat(Charts.FILES.stream(),
+            Stream.of(RunDirectory.HISTORY, RunDirectory.METRICS)).toList();
 
     private volatile Path runDir;
 
