@@ -30,6 +30,11 @@ public class FeaturizedEngine implements TrainingEngine {
     }
 
     @Override
+    public boolean runsListenersInPlace() {
+        return true;
+    }
+
+    @Override
     public void start(ComputationGraph net, List<TrainingListener> listeners) {
         this.helper = new TransferLearningHelper(net);
         this.listeners = listeners;

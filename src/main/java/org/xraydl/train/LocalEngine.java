@@ -15,6 +15,11 @@ public class LocalEngine implements TrainingEngine {
     }
 
     @Override
+    public boolean runsListenersInPlace() {
+        return true;
+    }
+
+    @Override
     public void start(ComputationGraph net, List<TrainingListener> listeners) {
         net.setListeners(listeners);
     }

@@ -179,8 +179,7 @@ public final class Trainer {
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
-        if (!(engine instanceof ParallelWrapperEngine)) {
-            // ParallelWrapper clones routing listeners per worker: a wrapper would hide them from it
+        if (engine.runsListenersInPlace()) {
             listeners.replaceAll(l -> new TimedListener(l, run.stages));
         }
         long runStart = System.nanoTime();

@@ -20,6 +20,15 @@ public interface TrainingEngine extends AutoCloseable {
     /** Short name for logs and provenance, e.g. "local", "parallel-wrapper(2)". */
     String name();
 
+    /**
+     * Whether the listeners given to {@link #start} run as they are, in this JVM, so that a timing
+     * wrapper around them is safe. ParallelWrapper clones routing listeners per worker and Spark picks
+     * listeners out by type and ships them to executors: both need the listeners unwrapped.
+     */
+    default boolean runsListenersInPlace() {
+        return false;
+    }
+
     /** Called once before the first epoch with the network and the listeners to attach. */
     void start(ComputationGraph net, List<TrainingListener> listeners);
 
