@@ -310,8 +310,12 @@ public final class Trainer {
         extra.put("best_epoch", run.bestEpoch);
         extra.put("skipped_unreadable", data.folder().skipped().size());
         // The operating threshold and temperature are chosen here, on validation, and stored in best.zip.
-        extra.put("operating_point", OperatingPoint.chooseAndStore(bestPredictions, c, ClassLabels.POSITIVE,
-                run.dir.resolve(RunDirectory.BEST)));
+        Map<String, Object> operatingPoint = OperatingPoint.chooseAndStore(bestPredictions, c, ClassLabels.POSITIVE,
+                run.dir.resolve(RunDirectory.BEST));
+        extra.put("operating_point", operatingPoint);
+        System.out.printf(Locale.ROOT, "operating threshold %.4f (%s on validation), temperature %.3f: stored in %s, used by evaluate, predict and serve%n",
+                ((Number) operatingPoint.get("threshold")).doubleValue(), operatingPoint.get("method"),
+                ((Number) operatingPoint.get("temperature")).doubleValue(), RunDirectory.BEST);
         run.dir.writeMetrics(finalMetrics, extra);
         run.dir.writePredictions(bestPredictions);
         run.dir.writeJson(RunDirectory.PROVENANCE, run.provenance);
