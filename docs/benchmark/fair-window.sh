@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?out dir}; secs=${2:-30}; mkdir -p "$out"
 unset OMP_WAIT_POLICY
+# The compiled project and its class path (java directly: no Maven in the timed runs).
+mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/bench-cp.txt >/dev/null
 CP="target/classes:$(cat target/bench-cp.txt)"
 JOPTS=$(cat .mvn/jvm.config)
 load() { cut -d' ' -f1-3 /proc/loadavg; }
