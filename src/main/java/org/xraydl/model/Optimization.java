@@ -1,5 +1,7 @@
 package org.xraydl.model;
 
+import org.xraydl.UserError;
+
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
@@ -86,7 +88,8 @@ public record Optimization(IUpdater updater, double weightDecay, boolean decoupl
             anneal++; // CycleSchedule's halves are (cycle - anneal) / 2: an odd rest leaves one iteration above start
         }
         if (totalIterations - anneal < 2) {
-            throw new IllegalArgumentException("onecycle needs more iterations than " + totalIterations);
+            throw new UserError("lrSchedule onecycle needs more training batches than " + totalIterations
+                    + " in all (epochs x batches per epoch): raise --epochs or --max-batches, or use --set lrSchedule=constant");
         }
         // CycleSchedule anneals as start * decay^k, k = 0 .. anneal-1
         double decay = Math.pow(end / start, 1.0 / (anneal - 1));
