@@ -99,6 +99,8 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                 ComputationGraph net = ModelZip.restoreGraph(zip, true);
                 FastLayers.engage(net);
                 return new ModelBundle(net, pre, config, provenance, decision);
+            } catch (UserError e) {
+                throw e;
             } catch (Exception e) {
                 throw new UserError("model file " + file + " is corrupt (" + e.getClass().getSimpleName() + "): retrain, or pass another --model", e);
             }

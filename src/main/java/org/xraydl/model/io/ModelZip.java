@@ -1,8 +1,11 @@
 package org.xraydl.model.io;
 
+import org.bytedeco.javacpp.Pointer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
@@ -105,6 +108,8 @@ public final class ModelZip {
      * Rebuilds the ComputationGraph in a zip checked by {@link #open}, as {@code ModelSerializer} would
      * (same entries, same data type and updater handling), but without reading any other entry.
      *
+     * @throws UserError            (one line, naming the file) if an array entry's header disagrees with the
+     *                               configuration or the entry is shorter than its header declares
      * @throws IOException           if an entry cannot be read
      * @throws IllegalStateException (and DL4J's runtime exceptions) if the content is not a graph
      */
@@ -115,7 +120,22 @@ public final class ModelZip {
             if (conf.getNetworkInputs() == null && (conf.getVertices() == null || conf.getVertices().isEmpty())) {
                 throw new IllegalStateException(CONFIGURATION + " is not a ComputationGraph configuration");
             }
-            INDArray params = array(zip, zip.getEntry(COEFFICIENTS));
+            // Nd4j.read allocates what a header declares before reading it: headers are checked first,
+            // against the parameter count the configuration implies (what ComputationGraph.init sums).
+            long expected = 0;
+            for (GraphVertex v : conf.getVertices().values()) {
+                expected = Math.addExact(expected, v.numParams(true));
+            }
+            ZipEntry coefficients = zip.getEntry(COEFFICIENTS);
+            if (coefficients == null && expected > 0) {
+                throw new UserError("model zip " + zip.getName() + " has no " + COEFFICIENTS + " but its " + CONFIGURATION
+                        + " implies " + expected + " parameters: refused; retrain, or pass another file");
+            }
+            if (coefficients != null) {
+                ArrayEntry.check(zip, coefficients, expected);
+            }
+            checkMemory(zip, expected, conf.getDataType());
+            INDArray params = array(zip, coefficients);
             if (params != null) {
                 conf.setDataType(params.dataType());
             }
@@ -123,10 +143,23 @@ public final class ModelZip {
             net.init(params, false);
             ZipEntry updater = zip.getEntry(UPDATER_STATE);
             if (loadUpdater && updater != null) {
+                INDArray state = net.getUpdater().getStateViewArray();
+                ArrayEntry.check(zip, updater, state == null ? 0 : state.length());
                 net.getUpdater().setStateViewArray(array(zip, updater));
             }
             return net;
         });
+    }
+
+    /** A configuration can imply more parameters than ND4J may allocate: a one-line refusal, not an OutOfMemoryError. */
+    private static void checkMemory(ZipFile zip, long parameters, DataType type) {
+        long limit = Pointer.maxBytes();
+        long bytes = parameters * Math.max(type == null ? 4 : type.width(), 1);
+        if (limit > 0 && (bytes < 0 || bytes > limit)) {
+            throw new UserError("model zip " + zip.getName() + ": its " + CONFIGURATION + " implies " + parameters
+                    + " parameters (" + (bytes >> 20) + " MB), more than ND4J may allocate (" + (limit >> 20)
+                    + " MB, -Dorg.bytedeco.javacpp.maxbytes): refused; pass another file, or raise the limit if it is genuine");
+        }
     }
 
     private static String text(ZipFile zip, ZipEntry e) throws IOException {

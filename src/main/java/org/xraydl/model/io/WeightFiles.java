@@ -45,6 +45,8 @@ public final class WeightFiles {
         try (ZipFile zip = ModelZip.open(file, "--weights")) {
             try {
                 return ModelZip.restoreGraph(zip, false);
+            } catch (UserError e) {
+                throw e;
             } catch (Exception e) {
                 String msg = e.getMessage() == null ? "" : ": " + e.getMessage().lines().findFirst().orElse("");
                 throw new UserError("--weights " + file + " cannot be loaded as a DL4J ComputationGraph (" + e.getClass().getSimpleName()
