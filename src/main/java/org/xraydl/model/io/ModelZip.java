@@ -31,6 +31,8 @@ import java.util.zip.ZipFile;
  * not read (an allow-list: DL4J's configuration JSON, its ND4J binary arrays and the project's own
  * {@code xraydl_*.json}), then rebuilds the graph the way {@code ModelSerializer} does (configuration
  * JSON, {@code Nd4j.read} of the arrays) with a strict {@link DeserializationGuard} as a second layer.
+ * The configuration's type ids are checked first ({@link ConfigurationTypes}), the array headers too
+ * ({@link ArrayEntry}).
  */
 public final class ModelZip {
     static final String CONFIGURATION = ModelSerializer.CONFIGURATION_JSON;
@@ -116,6 +118,8 @@ public final class ModelZip {
     public static ComputationGraph restoreGraph(ZipFile zip, boolean loadUpdater) throws IOException {
         return DeserializationGuard.whileReadingModelFile(() -> {
             String json = text(zip, zip.getEntry(CONFIGURATION));
+            // DL4J instantiates the "@class" names in it: only its own, ND4J's and this program's.
+            ConfigurationTypes.check(zip.getName(), json);
             ComputationGraphConfiguration conf = ComputationGraphConfiguration.fromJson(json);
             if (conf.getNetworkInputs() == null && (conf.getVertices() == null || conf.getVertices().isEmpty())) {
                 throw new IllegalStateException(CONFIGURATION + " is not a ComputationGraph configuration");
