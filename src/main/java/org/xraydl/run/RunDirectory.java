@@ -152,10 +152,7 @@ public final class RunDirectory implements AutoCloseable {
         }
         List<LabeledImage> train = new ArrayList<>();
         List<LabeledImage> val = new ArrayList<>();
-        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
-        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
-        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = mapper
-                .readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile())) {
+        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = csvRows(csv)) {
             List<String> header = it.hasNext() ? it.next() : List.of();
             if (!header.equals(List.of("file", "label", "patient", "side"))) {
                 throw new UserError(csv + ": header is '" + String.join(",", header) + "', expected file,label,patient,side");
@@ -194,6 +191,31 @@ public final class RunDirectory implements AutoCloseable {
             throw new UserError(csv + " has " + train.size() + " train and " + val.size() + " validation images: both sides must be non-empty");
         }
         return new org.xraydl.data.PatientSplit.Split(List.copyOf(train), List.copyOf(val));
+    }
+
+    /**
+     * The files a run skipped as unreadable (--skip-bad), as its split.csv recorded them: a resumed run
+     * reports the run's count, not the zero of a run that never scanned its folder again.
+     */
+    public static List<Path> readSkipped(Path csv) {
+        List<Path> skipped = new ArrayList<>();
+        try (com.fasterxml.jackson.databind.MappingIterator<List<String>> it = csvRows(csv)) {
+            while (it.hasNext()) {
+                List<String> f = it.next();
+                if (f.size() == 4 && f.get(3).equals("skipped-unreadable")) {
+                    skipped.add(Path.of(f.get(0)));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new UserError("cannot read " + csv + ": " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        return List.copyOf(skipped);
+    }
+
+    private static com.fasterxml.jackson.databind.MappingIterator<List<String>> csvRows(Path csv) throws IOException {
+        com.fasterxml.jackson.dataformat.csv.CsvMapper mapper = new com.fasterxml.jackson.dataformat.csv.CsvMapper();
+        mapper.enable(com.fasterxml.jackson.dataformat.csv.CsvParser.Feature.WRAP_AS_ARRAY);
+        return mapper.readerFor(new com.fasterxml.jackson.core.type.TypeReference<List<String>>() { }).readValues(csv.toFile());
     }
 
     private static String csvRow(LabeledImage i, String side) {

@@ -57,7 +57,9 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
                         + dir.resolve(RunDirectory.SPLIT) + " has " + labels + ": the run folder was changed by hand, start a new run");
             }
             Object root = checkpoint.provenance().get("dataRoot");
-            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all), List.of(), List.of());
+            // The run's skipped files come from split.csv too, so its reports keep counting them after a resume.
+            ImageFolder folder = new ImageFolder(Path.of(root != null ? root.toString() : c.data()), labels, List.copyOf(all),
+                    RunDirectory.readSkipped(dir.resolve(RunDirectory.SPLIT)), List.of());
             dir.writeConfig(c); // the same run, perhaps with more epochs or another time budget
             return new Resumption(dir, checkpoint, folder, s, history);
         } catch (RuntimeException e) {
