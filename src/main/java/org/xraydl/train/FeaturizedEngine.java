@@ -16,7 +16,8 @@ import java.util.function.Supplier;
 /**
  * Frozen trunk, no augmentation: the trunk's outputs are computed once with DL4J's
  * TransferLearningHelper and only the head is trained on them, so an epoch costs almost nothing.
- * The helper copies the head's parameters back into the full network after every fit.
+ * The helper copies the head's parameters back into the full network after every fit; this engine
+ * keeps the two graphs' iteration and epoch counts in step (learning-rate schedules, --resume).
  */
 public class FeaturizedEngine implements TrainingEngine {
     private TransferLearningHelper helper;
@@ -39,6 +40,15 @@ public class FeaturizedEngine implements TrainingEngine {
         this.helper = new TransferLearningHelper(net);
         this.listeners = listeners;
         helper.unfrozenGraph().setListeners(listeners);
+        // The helper's head graph starts at iteration 0; the learning-rate schedule counts the run's
+        // iterations, which a resumed net carries in its configuration.
+        copyCounts(net, helper.unfrozenGraph());
+    }
+
+    /** Iteration and epoch counts (what DL4J's schedules read, and what last.zip stores) from one graph to the other. */
+    private static void copyCounts(ComputationGraph from, ComputationGraph to) {
+        to.getConfiguration().setIterationCount(from.getConfiguration().getIterationCount());
+        to.getConfiguration().setEpochCount(from.getConfiguration().getEpochCount());
     }
 
     @Override
@@ -53,6 +63,9 @@ public class FeaturizedEngine implements TrainingEngine {
             batches = batches.subList(0, cap);
         }
         helper.fitFeaturized(new ExistingDataSetIterator(batches));
+        // The helper copies the head's parameters back, not the counts: without them last.zip says
+        // iteration 0 and a --resume restarts the schedule.
+        copyCounts(helper.unfrozenGraph(), net);
         return batches.stream().mapToLong(DataSet::numExamples).sum();
     }
 
