@@ -217,6 +217,8 @@ public final class Trainer {
         boolean improved = run.offerBest(epoch, m, val);
         run.rssMbAfterEpoch.add(EpochMemory.settle());
         run.provenance.put("rssMbAfterEpoch", run.rssMbAfterEpoch);
+        run.threadsStartedAfterEpoch.add(EpochMemory.threadsStarted());
+        run.provenance.put("threadsStartedAfterEpoch", run.threadsStartedAfterEpoch);
         stages.time(StageTimes.Stage.CHECKPOINT, () -> checkpoint(c, data, run, r, improved));
         run.dir.appendHistory(r); // after the checkpoints: last.zip, not history.csv, is the truth on resume (RunRecovery)
         stages.time(StageTimes.Stage.CHARTS, () -> Charts.writeEpoch(run.dir.path(), run.history, improved ? val : null));
@@ -355,6 +357,8 @@ public final class Trainer {
         Predictions bestPredictions;
         /** Resident size after each epoch's clean-up, in MB (docs/reliability.md). */
         final List<Long> rssMbAfterEpoch = new ArrayList<>();
+        /** Threads the JVM has started by the end of each epoch: flat once the run is under way (docs/reliability.md). */
+        final List<Long> threadsStartedAfterEpoch = new ArrayList<>();
 
         RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance) {
             this.dir = dir;
