@@ -8,22 +8,21 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Reads the next batches of a DataSetIterator (decode, augment, normalise) on one background
- * thread into a bounded queue while the training thread fits. Unlike DL4J's AsyncDataSetIterator,
- * a reader exception is handed to the training thread and rethrown from {@code hasNext()}/{@code next()}
- * as the same exception, so a bad file fails the run with its own message instead of a hang.
- * The batches and their order are those of the wrapped iterator: it is still read by one thread,
- * in order, so its seeded augmentation draws the same numbers. The thread ends with the epoch,
- * on an exception, and on {@link #reset()} / {@link #close()}.
+ * Reads the next batches of a DataSetIterator (decode, augment, normalise) on the run's
+ * {@link LoaderThread} into a bounded queue while the training thread fits. Unlike DL4J's
+ * AsyncDataSetIterator, a reader exception is handed to the training thread and rethrown from
+ * {@code hasNext()}/{@code next()} as the same exception, so a bad file fails the run with its own
+ * message instead of a hang. The batches and their order are those of the wrapped iterator: it is
+ * still read by one thread, in order, so its seeded augmentation draws the same numbers. A pass over
+ * the source ends with the epoch, on an exception, and on {@link #reset()} / {@link #close()}; the
+ * loader thread itself lives on for the next epoch. Made by {@link LoaderThread#prefetch}.
  */
 public final class PrefetchingIterator implements DataSetIterator, AutoCloseable {
-    public static final String THREAD_PREFIX = "xraydl-loader-";
-    private static final AtomicInteger THREADS = new AtomicInteger();
 
     private record Item(DataSet batch, Throwable error) {
         static final Item END = new Item(null, null);
@@ -31,50 +30,81 @@ public final class PrefetchingIterator implements DataSetIterator, AutoCloseable
 
     private final DataSetIterator source;
     private final int capacity;
-    private BlockingQueue<Item> queue;
-    private Thread thread;
-    private AtomicBoolean stopFlag;
+    private final LoaderThread loader;
+    private Pass pass;
     private Item head;
 
     /** @param capacity batches decoded ahead of the training thread (memory: capacity x one batch) */
-    public PrefetchingIterator(DataSetIterator source, int capacity) {
+    PrefetchingIterator(DataSetIterator source, int capacity, LoaderThread loader) {
         if (capacity < 1) {
             throw new IllegalArgumentException("prefetch capacity must be at least 1, got " + capacity);
         }
         this.source = source;
         this.capacity = capacity;
+        this.loader = loader;
     }
 
-    private void start() {
-        queue = new ArrayBlockingQueue<>(capacity);
-        BlockingQueue<Item> q = queue;
-        AtomicBoolean stop = new AtomicBoolean();
-        stopFlag = stop;
-        thread = new Thread(() -> {
+    /** One pass over the source on the loader thread, until its end, an error, or a stop. */
+    private final class Pass implements Runnable {
+        final BlockingQueue<Item> queue = new ArrayBlockingQueue<>(capacity);
+        volatile boolean stop;
+        Future<?> running;
+
+        @Override
+        public void run() {
             try {
-                while (!stop.get() && source.hasNext()) {
-                    offer(q, new Item(source.next(), null), stop);
+                while (!stopped() && source.hasNext()) {
+                    offer(new Item(source.next(), null));
                 }
-                offer(q, Item.END, stop);
+                if (!stop) {
+                    offer(loader.isClosed() ? closedDuringEpoch() : Item.END);
+                }
             } catch (InterruptedException e) {
-                // closed by the training thread: nobody reads the queue any more
+                // stopped while the queue was full: nobody reads it any more
             } catch (Throwable t) {
                 try {
-                    offer(q, new Item(null, t), stop); // after the batches before it, which the consumer takes first
+                    offer(new Item(null, t)); // after the batches before it, which the consumer takes first
                 } catch (InterruptedException ignored) {
-                    // closed meanwhile
+                    // stopped meanwhile
                 }
             }
-        }, THREAD_PREFIX + THREADS.incrementAndGet());
-        thread.setDaemon(true); // never keeps a JVM alive, even if close() is not reached
-        thread.start();
-    }
+        }
 
-    /** Waits for room in the queue until the consumer closes (checked even if a library swallowed the interrupt). */
-    private static void offer(BlockingQueue<Item> q, Item item, AtomicBoolean stop) throws InterruptedException {
-        while (!q.offer(item, 50, TimeUnit.MILLISECONDS)) {
-            if (stop.get()) {
-                throw new InterruptedException("loader closed");
+        private boolean stopped() {
+            return stop || loader.isClosed();
+        }
+
+        /** The loader closed under a reader: hand it an error rather than a short epoch (a stopped pass is not read). */
+        private Item closedDuringEpoch() {
+            queue.clear();
+            return new Item(null, new IllegalStateException("the training data loader thread was closed during the epoch"));
+        }
+
+        /**
+         * Waits for room in the queue until the consumer stops this pass. No interrupts: the thread serves
+         * the next epochs too, and an interrupt left on it would make their file reads fail.
+         */
+        private void offer(Item item) throws InterruptedException {
+            while (!queue.offer(item, 50, TimeUnit.MILLISECONDS)) {
+                if (stop) {
+                    throw new InterruptedException("pass stopped");
+                }
+                if (loader.isClosed() && item.error() == null) {
+                    item = closedDuringEpoch();
+                }
+            }
+        }
+
+        /** Stops the pass and waits until the loader thread has left the source (at most the batch it is decoding). */
+        void stopAndWait() {
+            stop = true;
+            queue.clear();
+            try {
+                running.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("training data loader failed: " + e.getCause(), e.getCause()); // run() catches everything
             }
         }
     }
@@ -82,23 +112,20 @@ public final class PrefetchingIterator implements DataSetIterator, AutoCloseable
     @Override
     public boolean hasNext() {
         if (head == null) {
-            if (thread == null && queue == null) {
-                start();
-            }
-            if (queue == null) {
-                return false; // ended: END or an error was already consumed
+            if (pass == null) {
+                pass = new Pass();
+                pass.running = loader.submit(pass);
             }
             try {
-                head = queue.take();
+                head = pass.queue.take();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 close();
                 throw new IllegalStateException("interrupted while waiting for the next training batch", e);
             }
             if (head == Item.END || head.error() != null) {
-                Item last = head;
-                close();
-                head = last;
+                pass.stopAndWait(); // returns at once: the pass ended with this item
+                pass = null;
             }
         }
         if (head.error() != null) {
@@ -129,28 +156,19 @@ public final class PrefetchingIterator implements DataSetIterator, AutoCloseable
         throw new UnsupportedOperationException("the prefetching loader hands out whole batches: use next()");
     }
 
-    /** Stops the background thread and waits for it; batches not yet taken are dropped. */
+    /** Stops this iterator's pass and waits for the loader thread to leave the source; batches not yet taken are dropped. */
     @Override
     public void close() {
-        Thread t = thread;
-        if (t != null) {
-            stopFlag.set(true);
-            t.interrupt();
-            queue.clear();
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        if (pass != null) {
+            pass.stopAndWait();
+            pass = null;
         }
-        thread = null;
-        queue = null;
         head = Item.END;
     }
 
     @Override
     public void reset() {
-        close();
+        close(); // the source is never reset while the loader thread reads it
         source.reset();
         head = null;
     }
@@ -182,7 +200,7 @@ public final class PrefetchingIterator implements DataSetIterator, AutoCloseable
 
     @Override
     public void setPreProcessor(DataSetPreProcessor preProcessor) {
-        if (thread != null) {
+        if (pass != null) {
             throw new IllegalStateException("set the pre-processor before the first batch is read");
         }
         source.setPreProcessor(preProcessor);

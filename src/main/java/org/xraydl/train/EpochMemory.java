@@ -1,6 +1,7 @@
 package org.xraydl.train;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -25,6 +26,14 @@ final class EpochMemory {
     static long settle() {
         System.gc();
         return residentMegabytes();
+    }
+
+    /**
+     * Threads this JVM has started so far. glibc gives a new thread a malloc arena of its own (up to
+     * 8 per core) and keeps what was freed there, so a count that rises every epoch is a lead for a creep.
+     */
+    static long threadsStarted() {
+        return ManagementFactory.getThreadMXBean().getTotalStartedThreadCount();
     }
 
     /** VmRSS of this process in MB from /proc/self/status, or -1 where there is no such file (not Linux). */

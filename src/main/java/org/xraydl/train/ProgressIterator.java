@@ -39,7 +39,7 @@ public class ProgressIterator implements DataSetIterator {
         return images;
     }
 
-    /** Ends the progress bar and stops a prefetching loader's threads (a no-op after a complete epoch). */
+    /** Ends the progress bar and stops a prefetching iterator's pass on the loader thread (a no-op after a complete epoch). */
     public void finish() {
         if (delegate instanceof AutoCloseable closeable) {
             try {

@@ -16,7 +16,7 @@ import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
-import org.xraydl.data.PrefetchingIterator;
+import org.xraydl.data.LoaderThread;
 import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
@@ -189,21 +189,24 @@ public final class Trainer {
         run.provenance.put("loaderThreads", c.loaderThreads());
         run.provenance.put("evalBatchSize", c.evaluationBatchSize());
         final int firstEpoch = run.history.size() + 1;
-        for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
-            runEpoch(c, o, engine, data, run, lossMeter, epoch);
-            if (stopAfter(c, run, epoch, firstEpoch, runStart)) {
-                break;
+        // One loader thread for the whole run, closed however the run ends (a thread per epoch grew RSS: LoaderThread).
+        try (LoaderThread loader = c.loaderThreads() > 0 ? new LoaderThread() : null) {
+            for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
+                runEpoch(c, o, engine, data, run, lossMeter, epoch, loader);
+                if (stopAfter(c, run, epoch, firstEpoch, runStart)) {
+                    break;
+                }
             }
         }
     }
 
     /** One epoch: fit, validate, record, checkpoint, charts, then tell the observers. */
     private static void runEpoch(RunConfig c, Options o, TrainingEngine engine, PreparedData data, RunState run,
-                                 LossMeter lossMeter, int epoch) {
+                                 LossMeter lossMeter, int epoch, LoaderThread loader) {
         long t0 = System.nanoTime();
         StageTimes stages = run.stages;
         stages.reset();
-        Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch, stages);
+        Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch, stages, loader);
         long v0 = System.nanoTime();
         Predictions val = engine.validate(run.net, data.validation(), data.labels());
         stages.add(StageTimes.Stage.VALIDATION, System.nanoTime() - v0);
@@ -214,6 +217,8 @@ public final class Trainer {
         boolean improved = run.offerBest(epoch, m, val);
         run.rssMbAfterEpoch.add(EpochMemory.settle());
         run.provenance.put("rssMbAfterEpoch", run.rssMbAfterEpoch);
+        run.threadsStartedAfterEpoch.add(EpochMemory.threadsStarted());
+        run.provenance.put("threadsStartedAfterEpoch", run.threadsStartedAfterEpoch);
         stages.time(StageTimes.Stage.CHECKPOINT, () -> checkpoint(c, data, run, r, improved));
         run.dir.appendHistory(r); // after the checkpoints: last.zip, not history.csv, is the truth on resume (RunRecovery)
         stages.time(StageTimes.Stage.CHARTS, () -> Charts.writeEpoch(run.dir.path(), run.history, improved ? val : null));
@@ -226,9 +231,12 @@ public final class Trainer {
         }
     }
 
-    /** One pass over the training split (augmented with a per-epoch seed, capped by maxBatchesPerEpoch). */
+    /**
+     * One pass over the training split (augmented with a per-epoch seed, capped by maxBatchesPerEpoch),
+     * read ahead on {@code loader} when there is one (loaderThreads 1), else on the training thread.
+     */
     private static Fit fit(RunConfig c, Options o, TrainingEngine engine, PreparedData data, ComputationGraph net,
-                           LossMeter lossMeter, int epoch, StageTimes stages) {
+                           LossMeter lossMeter, int epoch, StageTimes stages, LoaderThread loader) {
         List<LabeledImage> train = data.split().train();
         ProgressIterator[] progress = new ProgressIterator[1];
         Supplier<DataSetIterator> trainIt = () -> {
@@ -236,8 +244,8 @@ public final class Trainer {
             if (c.maxBatchesPerEpoch() > 0) {
                 it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
             }
-            if (c.loaderThreads() > 0) {
-                it = new PrefetchingIterator(it, PREFETCH_BATCHES); // after the cap: no decoding past it
+            if (loader != null) {
+                it = loader.prefetch(it, PREFETCH_BATCHES); // after the cap: no decoding past it
             }
             long expected = c.maxBatchesPerEpoch() > 0
                     ? Math.min(train.size(), (long) c.maxBatchesPerEpoch() * c.batchSize()) : train.size();
@@ -250,7 +258,7 @@ public final class Trainer {
             images = engine.fitEpoch(net, new EpochData(epoch, train, data.pre(), c, trainIt));
         } finally {
             if (progress[0] != null) {
-                progress[0].finish(); // also stops the loader thread if fit failed
+                progress[0].finish(); // also stops the epoch's pass on the loader thread if fit failed
             }
         }
         long fitNanos = System.nanoTime() - t0;
@@ -349,6 +357,8 @@ public final class Trainer {
         Predictions bestPredictions;
         /** Resident size after each epoch's clean-up, in MB (docs/reliability.md). */
         final List<Long> rssMbAfterEpoch = new ArrayList<>();
+        /** Threads the JVM has started by the end of each epoch: flat once the run is under way (docs/reliability.md). */
+        final List<Long> threadsStartedAfterEpoch = new ArrayList<>();
 
         RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance) {
             this.dir = dir;

@@ -4,13 +4,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.xraydl.TestData;
 import org.xraydl.config.RunConfig;
-import org.xraydl.data.PrefetchingIterator;
+import org.xraydl.data.LoaderThread;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,7 +29,13 @@ class StageTimesTest {
         TestData.copySample(data, 8, "NORMAL", "PNEUMONIA");
         RunConfig c = TestData.tinyConfig(Map.of("data", data.toString(), "out", tmp.resolve("run").toString(),
                 "epochs", 2, "batchSize", 4, "loaderThreads", 1, "valFraction", 0.3));
-        Trainer.Result r = Trainer.train(c, Trainer.Options.quiet());
+        // the run's one loader thread, seen between epochs (after each epoch's record is written)
+        List<Set<String>> loaderThreadsAfterEpoch = new ArrayList<>();
+        Trainer.Options o = new Trainer.Options(false, List.of(), List.of(rec -> loaderThreadsAfterEpoch.add(liveLoaderThreads())), null);
+        Trainer.Result r = Trainer.train(c, o);
+        assertEquals(2, loaderThreadsAfterEpoch.size());
+        assertEquals(1, loaderThreadsAfterEpoch.get(0).size(), "loader threads after epoch 1: " + loaderThreadsAfterEpoch.get(0));
+        assertEquals(loaderThreadsAfterEpoch.get(0), loaderThreadsAfterEpoch.get(1), "epoch 2 read on another thread");
 
         List<String> lines = Files.readAllLines(r.runDirectory().resolve(StageTimes.CSV));
         assertEquals(StageTimes.CSV_HEADER, lines.get(0));
@@ -47,8 +56,13 @@ class StageTimesTest {
             assertTrue(row.get("validation_s") > 0);
             assertTrue(row.get("checkpoint_s") > 0, "last.zip is written every epoch");
         }
-        assertEquals(0, Thread.getAllStackTraces().keySet().stream()
-                .filter(t -> t.isAlive() && t.getName().startsWith(PrefetchingIterator.THREAD_PREFIX)).count());
+        assertEquals(Set.of(), liveLoaderThreads(), "the run did not close its loader thread");
+    }
+
+    private static Set<String> liveLoaderThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && t.getName().startsWith(LoaderThread.THREAD_PREFIX))
+                .map(Thread::getName).collect(Collectors.toSet());
     }
 
     @Test
