@@ -101,7 +101,7 @@ public final class MatrixBenchmark {
                 "--workspace", tuning.workspace(), "--cache", tuning.cache(),
                 "--helpers", String.valueOf(tuning.helpers()), "--threads", String.valueOf(tuning.threads()),
                 "--fast-batch-norm", String.valueOf(tuning.fastBatchNorm()), "--fast-relu", String.valueOf(tuning.fastRelu()),
-                "--fast-pooling", String.valueOf(tuning.fastPooling()),
+                "--fast-pooling", String.valueOf(tuning.fastPooling()), "--fast-conv", String.valueOf(tuning.fastConv()),
                 "--json", json.toAbsolutePath().toString()));
         if (t.maxIterations() > 0) {
             a.add("--max-iterations");

@@ -25,11 +25,12 @@ import java.util.Map;
  *                  oneDNN batch-norm helper (false); only with the helpers on
  * @param fastRelu  the pipeline's {@link org.xraydl.kernels.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
  * @param fastPooling the pipeline's {@link org.xraydl.kernels.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
+ * @param fastConv  the pipeline's {@link org.xraydl.kernels.FastConvolutionLayer} (true) or DL4J's ConvolutionLayer code (false)
  */
 public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu,
-                     boolean fastPooling) {
+                     boolean fastPooling, boolean fastConv) {
 
-    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true, true, true);
+    public static final Tuning DEFAULT = new Tuning("enabled", "none", NativeHelpers.DEFAULT_ON, 0, true, true, true, true);
 
     public Tuning {
         workspace = workspace.toLowerCase(Locale.ROOT);
@@ -51,6 +52,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         System.setProperty(FastLayers.FAST_BATCH_NORM_PROPERTY, String.valueOf(fastBatchNorm));
         System.setProperty(FastLayers.FAST_RELU_PROPERTY, String.valueOf(fastRelu));
         System.setProperty(FastLayers.FAST_POOLING_PROPERTY, String.valueOf(fastPooling));
+        System.setProperty(FastLayers.FAST_CONV_PROPERTY, String.valueOf(fastConv));
         if (threads > 0) {
             Nd4j.getEnvironment().setMaxThreads(threads);
             Nd4j.getEnvironment().setMaxMasterThreads(threads);
@@ -79,6 +81,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("fast_batch_norm", fastBatchNorm);
         m.put("fast_relu", fastRelu);
         m.put("fast_pooling", fastPooling);
+        m.put("fast_conv", fastConv);
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         return m;

@@ -118,6 +118,9 @@ public class BenchmarkCommand implements Callable<Integer> {
     @Option(names = "--fast-pooling", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's pooling layer"
             + " (true) or DL4J's SubsamplingLayer code (false), for A/B runs (default ${DEFAULT-VALUE})")
     boolean fastPooling;
+    @Option(names = "--fast-conv", arity = "1", defaultValue = "true", description = "Tuning: the pipeline's convolution layer"
+            + " (true) or DL4J's ConvolutionLayer code (false), for A/B runs (default ${DEFAULT-VALUE})")
+    boolean fastConv;
 
     @Override
     public Integer call() throws IOException {
@@ -130,7 +133,7 @@ public class BenchmarkCommand implements Callable<Integer> {
                     + " (OpenMP reads it at start-up); on a busy machine export OMP_WAIT_POLICY=" + wantedPolicy + " first");
         }
         Tuning tuning = new Tuning(workspace, cache, helpers == null ? NativeHelpers.DEFAULT_ON : helpers, threads,
-                fastBatchNorm, fastRelu, fastPooling);
+                fastBatchNorm, fastRelu, fastPooling, fastConv);
         if (workers != null && devices) {
             throw new UserError("--workers and --devices are separate benchmarks: pass one of them");
         }

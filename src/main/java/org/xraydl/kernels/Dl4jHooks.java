@@ -60,7 +60,7 @@ final class Dl4jHooks {
      */
     Optional<Field> graphLayers() {
         return hook("ComputationGraph.layers", () -> field(ComputationGraph.class, "layers", Layer[].class),
-                "FastReluLayer and FastPoolingLayer are off, DL4J's ActivationLayer and SubsamplingLayer run");
+                "FastReluLayer, FastPoolingLayer and FastConvolutionLayer are off, DL4J's ActivationLayer, SubsamplingLayer and ConvolutionLayer run");
     }
 
     /** The warnings this instance logged, one per unusable hook. */

@@ -6,8 +6,10 @@ import org.deeplearning4j.nn.graph.vertex.GraphVertex;
 import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
 import org.deeplearning4j.nn.layers.AbstractLayer;
 import org.deeplearning4j.nn.layers.ActivationLayer;
+import org.deeplearning4j.nn.layers.BaseLayer;
 import org.deeplearning4j.nn.layers.FrozenLayer;
 import org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
 import org.deeplearning4j.nn.layers.convolution.subsampling.SubsamplingLayer;
 import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
@@ -23,7 +25,9 @@ import java.util.function.Predicate;
  * <ul>
  *   <li>batch-norm layers that got DL4J's oneDNN helper get a {@link FastBatchNormHelper};</li>
  *   <li>trainable ReLU activation layers run as {@link FastReluLayer};</li>
- *   <li>2-D max and average pooling layers run as {@link FastPoolingLayer}.</li>
+ *   <li>2-D max and average pooling layers run as {@link FastPoolingLayer};</li>
+ *   <li>convolutions with the identity activation run as {@link FastConvolutionLayer} (same
+ *       parameter and gradient arrays: the replacement is handed the old layer's views).</li>
  * </ul>
  * DL4J creates helpers and layer objects when a network is initialised and offers no setter for
  * two of them, so this sets the fields DL4J itself uses (the layer's {@code helper} and the graph's
@@ -33,18 +37,19 @@ import java.util.function.Predicate;
  * network it does not reach runs DL4J's own code, which computes the same values, more slowly. CPU
  * backend only: other backends keep theirs. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false},
  * {@code -D}{@value #FAST_RELU_PROPERTY}{@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}
- * {@code =false} keep DL4J's versions (for A/B comparisons).
+ * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
     public static final String FAST_RELU_PROPERTY = "xraydl.fastRelu";
     public static final String FAST_POOLING_PROPERTY = "xraydl.fastPooling";
+    public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
 
     private FastLayers() {
     }
 
     /** What {@link #engage} changed. */
-    public record Engaged(int batchNorm, int relu, int pooling) {
+    public record Engaged(int batchNorm, int relu, int pooling, int convolution) {
     }
 
     public static Engaged engage(ComputationGraph net) {
@@ -54,20 +59,24 @@ public final class FastLayers {
     /** {@link #engage(ComputationGraph)} through the given hooks; a lever that is switched off does not look its hook up. */
     static Engaged engage(ComputationGraph net, Dl4jHooks hooks) {
         if (!NativeHelpers.isCpuBackend()) {
-            return new Engaged(0, 0, 0);
+            return new Engaged(0, 0, 0, 0);
         }
         int bn = !enabled(FAST_BATCH_NORM_PROPERTY) ? 0
                 : hooks.batchNormHelper().map(helperField -> engageBatchNorm(net, helperField)).orElse(0);
         boolean relu = enabled(FAST_RELU_PROPERTY);
         boolean pooling = enabled(FAST_POOLING_PROPERTY);
-        Optional<Field> graphLayers = relu || pooling ? hooks.graphLayers() : Optional.empty();
+        boolean conv = enabled(FAST_CONV_PROPERTY);
+        Optional<Field> graphLayers = relu || pooling || conv ? hooks.graphLayers() : Optional.empty();
         int reluLayers = !relu ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, ActivationLayer.class,
                 old -> FastReluLayer.isPlainRelu(old.layerConf().getActivationFn()),
                 old -> new FastReluLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
         int poolingLayers = !pooling ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, SubsamplingLayer.class,
                 old -> FastPoolingLayer.handles(old.layerConf()),
                 old -> new FastPoolingLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
-        return new Engaged(bn, reluLayers, poolingLayers);
+        int convLayers = !conv ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, ConvolutionLayer.class,
+                old -> FastConvolutionLayer.handles(old.layerConf()),
+                old -> new FastConvolutionLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
+        return new Engaged(bn, reluLayers, poolingLayers, convLayers);
     }
 
     private static boolean enabled(String property) {
@@ -98,15 +107,16 @@ public final class FastLayers {
      * Replaces each layer object of exactly class {@code type} (so not frozen wrappers, whose layers run
      * in inference mode, nor a replacement already made) that {@code accept}s, by {@code replacement}:
      * in its vertex, as {@code LayerVertex.setLayerAsFrozen} does, and in the graph's layer array
-     * ({@code layersField}). Only for layers without parameters, so nothing else (flattened parameters,
-     * updater) refers to them.
+     * ({@code layersField}). A layer with parameters hands its parameter and gradient views (slices
+     * of the graph's flattened arrays) to the replacement, so the graph, its updater and saved models
+     * see the same arrays; the updater refers to vertices, not layer objects.
      */
     private static <L extends AbstractLayer<?>> int replaceLayers(ComputationGraph net, Field layersField, Class<L> type,
                                                                   Predicate<L> accept, Function<L, L> replacement) {
         Layer[] layers = (Layer[]) get(layersField, net);
         int switched = 0;
         for (GraphVertex v : net.getVertices()) {
-            if (!(v instanceof LayerVertex lv) || lv.getLayer().getClass() != type || lv.getLayer().numParams() != 0) {
+            if (!(v instanceof LayerVertex lv) || lv.getLayer().getClass() != type) {
                 continue;
             }
             L old = type.cast(lv.getLayer());
@@ -116,6 +126,13 @@ public final class FastLayers {
             L fast = replacement.apply(old);
             fast.setIndex(old.getIndex());
             fast.setListeners(old.getListeners());
+            if (old instanceof BaseLayer<?> from && fast instanceof BaseLayer<?> to && from.numParams() > 0) {
+                to.setParamsViewArray(from.params());
+                to.setParamTable(from.paramTable());
+                if (from.getGradientsViewArray() != null) { // else the graph hands the views out at its first fit
+                    to.setBackpropGradientsViewArray(from.getGradientsViewArray());
+                }
+            }
             lv.setLayer(fast);
             for (int i = 0; i < layers.length; i++) {
                 if (layers[i] == old) {

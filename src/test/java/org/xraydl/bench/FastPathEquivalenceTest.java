@@ -64,6 +64,8 @@ class FastPathEquivalenceTest {
         assertEquals(count(plain, "ActivationLayer"), engaged.relu(), "every ReLU activation layer");
         assertEquals(0, count(fast, "ActivationLayer"));
         assertEquals(count(plain, "SubsamplingLayer"), engaged.pooling(), "every max/avg pooling layer");
+        assertEquals(count(plain, "ConvolutionLayer"), engaged.convolution(), "every convolution (all identity-activated)");
+        assertEquals(0, count(fast, "ConvolutionLayer"));
         INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
         for (int i = 0; i < 4; i++) {
             y.putScalar(i, i % 2, 1.0);
@@ -93,7 +95,7 @@ class FastPathEquivalenceTest {
         Map<String, String> p = HelperReport.summary(plain);
         Map<String, String> f = HelperReport.summary(fast);
         assertEquals("none x" + count(plain, "ConvolutionLayer"), p.get("ConvolutionLayer"));
-        assertTrue(f.get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
+        assertTrue(f.get("FastConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
         assertEquals("FastBatchNormHelper x" + count(fast, "BatchNormalization"), f.get("BatchNormalization"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
@@ -150,7 +152,7 @@ class FastPathEquivalenceTest {
         assertTrue(HelperReport.summary(loadedFast).get("BatchNormalization").startsWith("FastBatchNormHelper"));
         assertEquals(fast.params(), loadedFast.params());
         assertClose(loadedPlain.outputSingle(false, batch.getFeatures()), loadedFast.outputSingle(false, batch.getFeatures()), "after load");
-        assertTrue(HelperReport.summary(loadedFast).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
+        assertTrue(HelperReport.summary(loadedFast).get("FastConvolutionLayer").startsWith("MKLDNNConvHelper"));
 
         ComputationGraph frozen = ModelFactory.freezeUpTo(loadedFast, DenseNetBuilder.FEATURES,
                 BenchNets.config(new Workload("densenet", 48, 4, Step.HEAD), 1));
@@ -190,7 +192,8 @@ class FastPathEquivalenceTest {
             if (helpers) {
                 FastLayers.engage(out);
             }
-            assertEquals(helpers, HelperReport.summary(out).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"));
+            assertEquals(helpers, HelperReport.summary(out).get(helpers ? "FastConvolutionLayer" : "ConvolutionLayer")
+                    .startsWith("MKLDNNConvHelper"));
             return out;
         } finally {
             NativeHelpers.configure(true);
