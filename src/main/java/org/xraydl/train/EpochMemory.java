@@ -25,6 +25,7 @@ final class EpochMemory {
     /** Collects the epoch's garbage (and with it ND4J's dead off-heap buffers); returns the resident size in MB. */
     static long settle() {
         System.gc();
+        GlibcTrim.trim();
         return residentMegabytes();
     }
 
