@@ -25,6 +25,15 @@ row densenet121 128 16 full
 row densenet121 224 16 forward
 row vgg16 224 16 forward
 
+# The compact DenseNet's training step (the trunk of the job below), 96 px, batch 32: torch_peer.py
+# has no compact model, so the peer side is docs/benchmark/torch_compact_step.py (same trunk).
+echo "== densenet (compact) 96 px batch 32 full  load $(load)" | tee -a "$out/window.log"
+java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --model densenet --size 96 --batch 32 --step full --seconds "$secs" \
+    --json "$out/project-densenet-96-32-full.json" > "$out/project-densenet-96-32-full.log" 2>&1
+echo "project: $(grep -o '"img_per_s"[^,]*' "$out/project-densenet-96-32-full.json" | head -1)  load $(load)" | tee -a "$out/window.log"
+/usr/bin/python3 docs/benchmark/torch_compact_step.py 96 32 full "$secs" > "$out/peer-densenet-96-32-full.json" 2>&1
+echo "peer:    $(grep -o '"img_per_s"[^,]*' "$out/peer-densenet-96-32-full.json")  load $(load)" | tee -a "$out/window.log"
+
 # The whole job: 2 epochs of the compact DenseNet (96 px, batch 32) on the same partition, decode,
 # augment, fit, validate, checkpoint; then the same on PyTorch (single-process PIL loading).
 split=${SPLIT:-}
@@ -37,4 +46,14 @@ if [ -n "$split" ]; then
   /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --size 96 --batch 32 --epochs 2 \
       --json "$out/peer-epoch.json" > "$out/peer-epoch.log" 2>&1
   echo "peer:    $(grep -o '"seconds": [0-9.]*' "$out/peer-epoch.log" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
+  if [ -n "${D121_EPOCHS:-}" ]; then # the whole job for DenseNet-121 at 128 px, batch 32 (linear head as torchvision's)
+    echo "== job: DenseNet-121 128 px batch 32, $D121_EPOCHS epoch(s), split $split  load $(load)" | tee -a "$out/window.log"
+    java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --step epoch --data ../shared/datasets/chest-xray --split "$split" \
+        --config config/full-cpu.yaml --model densenet121 --size 128 --batch 32 --epochs "$D121_EPOCHS" \
+        --json "$out/project-epoch-d121.json" > "$out/project-epoch-d121.log" 2>&1
+    echo "project: $(grep -o '"seconds"[^,]*' "$out/project-epoch-d121.json" | head -3 | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
+    /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --model densenet121 --size 128 --batch 32 \
+        --epochs "$D121_EPOCHS" --json "$out/peer-epoch-d121.json" > "$out/peer-epoch-d121.log" 2>&1
+    echo "peer:    $(grep -o '"seconds": [0-9.]*' "$out/peer-epoch-d121.log" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
+  fi
 fi
