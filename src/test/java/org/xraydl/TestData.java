@@ -1,7 +1,15 @@
 package org.xraydl;
 
+import org.datavec.image.transform.ImageTransform;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
+import org.xraydl.data.ImageIterators;
+import org.xraydl.data.LabeledImage;
+import org.xraydl.data.Preprocessing;
 import org.xraydl.evaluate.Predictions;
 
 import java.io.IOException;
@@ -76,5 +84,42 @@ public final class TestData {
             files.add("img" + i + ".jpeg");
         }
         return new Predictions(List.of("NORMAL", "PNEUMONIA"), files, truth, p);
+    }
+
+    /**
+     * Class probabilities of {@code images} (in order) averaged over {@code views}, computed here rather than by
+     * the pipeline's averaging: each view's evaluation iterator is run to its end, its outputs summed per image,
+     * and the sums divided by the number of views.
+     */
+    public static Predictions averagedOverViews(ComputationGraph net, List<LabeledImage> images, Preprocessing pre,
+                                                List<ImageTransform> views) {
+        int k = pre.labels().size();
+        double[][] sum = new double[images.size()][k];
+        for (ImageTransform view : views) {
+            DataSetIterator it = ImageIterators.evaluation(images, pre, 4, view);
+            int i = 0;
+            while (it.hasNext()) {
+                DataSet batch = it.next();
+                INDArray out = net.outputSingle(false, batch.getFeatures());
+                for (int r = 0; r < out.rows(); r++, i++) {
+                    for (int j = 0; j < k; j++) {
+                        sum[i][j] += out.getDouble(r, j);
+                    }
+                }
+            }
+            if (i != images.size()) {
+                throw new IllegalStateException("view " + view + " gave " + i + " of " + images.size() + " images");
+            }
+        }
+        List<String> files = new ArrayList<>();
+        int[] truth = new int[images.size()];
+        for (int i = 0; i < images.size(); i++) {
+            for (int j = 0; j < k; j++) {
+                sum[i][j] /= views.size();
+            }
+            files.add(images.get(i).file().toString());
+            truth[i] = pre.labels().indexOf(images.get(i).label());
+        }
+        return new Predictions(pre.labels(), files, truth, sum);
     }
 }

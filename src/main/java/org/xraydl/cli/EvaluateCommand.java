@@ -5,9 +5,7 @@ import org.xraydl.data.ClassLabels;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
-import org.datavec.image.transform.ImageTransform;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
-import org.xraydl.data.TestTimeAugmentation;
 import org.xraydl.evaluate.Calibration;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
@@ -24,7 +22,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -46,7 +43,7 @@ public class EvaluateCommand implements Callable<Integer> {
     Path predictions;
     @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
     String threshold;
-    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops (decided with the stored TTA threshold and temperature)")
     boolean tta;
     @Option(names = "--reliability", description = "Write the reliability diagram (PNG) to this file (default with --json: <json name>-reliability.png next to it)")
     Path reliability;
@@ -69,13 +66,11 @@ public class EvaluateCommand implements Callable<Integer> {
                         + bundle.preprocessing().labels() + ")");
             }
         }
-        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
-        List<Supplier<DataSetIterator>> views = new ArrayList<>();
-        for (ImageTransform view : tta ? TestTimeAugmentation.views(bundle.preprocessing()) : TestTimeAugmentation.views(bundle.preprocessing()).subList(0, 1)) {
-            views.add(() -> ImageIterators.evaluation(folder.images(), bundle.preprocessing(), batch, view));
-        }
-        // The threshold and temperature come from the zip (chosen on the training run's validation split), never from these data.
-        double temperature = bundle.decision() != null ? bundle.decision().temperature() : 1.0;
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model, tta);
+        List<Supplier<DataSetIterator>> views = ImageIterators.evaluationViews(folder.images(), bundle.preprocessing(), batch, tta);
+        // The threshold and temperature come from the zip (chosen on the training run's validation split, on the same
+        // kind of probabilities: plain or TTA), never from these data.
+        double temperature = bundle.temperatureFor(tta);
         Predictions p = Calibration.scale(Evaluator.predictAveraged(bundle.network(), views, bundle.preprocessing().labels()), temperature);
         Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE, t.value());
         Metrics atHalf = MetricsCalculator.compute(p, ClassLabels.POSITIVE, MetricsCalculator.DEFAULT_THRESHOLD);

@@ -29,7 +29,7 @@ public class PredictCommand implements Callable<Integer> {
     String camClass;
     @Option(names = "--threshold", defaultValue = ThresholdOption.STORED, description = ThresholdOption.DESCRIPTION)
     String threshold;
-    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops")
+    @Option(names = "--tta", description = "Test-time augmentation: average the probabilities over shifted and zoomed crops (decided with the stored TTA threshold and temperature)")
     boolean tta;
     @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_FOLDER")
     List<Path> inputs;
@@ -37,7 +37,7 @@ public class PredictCommand implements Callable<Integer> {
     @Override
     public Integer call() throws java.io.IOException {
         ModelBundle bundle = ModelBundle.load(model);
-        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model, tta);
         Predictor predictor = new Predictor(bundle, tta, t.value());
         HeatmapWriter heatmapWriter = heatmaps == null ? null : new HeatmapWriter(bundle, camLayer, heatmaps);
         int camClassIndex = camClass == null ? -1 : bundle.preprocessing().labels().indexOf(camClass);
@@ -56,6 +56,7 @@ public class PredictCommand implements Callable<Integer> {
                 if (tta) {
                     line.put("tta", true);
                 }
+                line.put("threshold_source", t.source()); // which rule decided: stored plain, stored TTA, or given
                 if (heatmapWriter != null) { // the class decided (threshold included), or --cam-class
                     int explained = camClassIndex >= 0 ? camClassIndex : bundle.preprocessing().labels().indexOf(a.predictedClass());
                     line.put("heatmap", heatmapWriter.write(f, predictor.input(f), explained, HeatmapWriter.stemName(f)).toString());

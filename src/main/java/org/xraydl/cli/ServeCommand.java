@@ -41,7 +41,7 @@ public class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         Limits limits = new Limits(maxBytes, maxPixels, maxConcurrent, timeoutSeconds);
         ModelBundle bundle = ModelBundle.load(model);
-        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model);
+        ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model, false); // serve has no TTA: the plain rule
         try (PredictionServer server = PredictionServer.start(bundle, t.value(), host, port, limits)) {
             if (!server.loopbackOnly()) {
                 System.err.println("warning: the prediction server listens on " + host + ":" + server.port()

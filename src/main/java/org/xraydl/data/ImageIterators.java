@@ -14,6 +14,7 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Supplier;
 
 /**
  * DataVec iterators: {@code ImageRecordReader} + {@code ParentPathLabelGenerator} over a list of
@@ -39,6 +40,21 @@ public final class ImageIterators {
     /** The evaluation iterator with another deterministic view (test-time augmentation). */
     public static DataSetIterator evaluation(List<LabeledImage> images, Preprocessing p, int batchSize, ImageTransform view) {
         return iterator(new CollectionInputSplit(uris(images)), view, p, batchSize, true);
+    }
+
+    /**
+     * One evaluation iterator per view over the same files in the same order: the plain centre crop alone, or
+     * with {@code tta} every {@link TestTimeAugmentation} view (the first being the plain one). Evaluate's
+     * {@code --tta} and the end of training average over exactly these.
+     */
+    public static List<Supplier<DataSetIterator>> evaluationViews(List<LabeledImage> images, Preprocessing p, int batchSize,
+                                                                  boolean tta) {
+        List<ImageTransform> all = TestTimeAugmentation.views(p);
+        List<Supplier<DataSetIterator>> out = new ArrayList<>();
+        for (ImageTransform view : tta ? all : all.subList(0, 1)) {
+            out.add(() -> evaluation(images, p, batchSize, view));
+        }
+        return out;
     }
 
     private static DataSetIterator iterator(InputSplit split, ImageTransform transform, Preprocessing p,

@@ -47,11 +47,12 @@ public final class Predictor {
     private final double threshold;
     private final double temperature;
 
-    /** The model's stored decision rule (threshold 0.5 and no temperature without one), no TTA. */
+    /** The model's stored decision rule for the plain view (threshold 0.5 and no temperature without one), no TTA. */
     public Predictor(ModelBundle bundle) {
         this(bundle, false, bundle.decision() != null ? bundle.decision().threshold() : MetricsCalculator.DEFAULT_THRESHOLD);
     }
 
+    /** Decides at {@code threshold}; the temperature is the stored one for these probabilities (plain or TTA), if any. */
     public Predictor(ModelBundle bundle, boolean tta, double threshold) {
         this.net = bundle.network();
         this.pre = bundle.preprocessing();
@@ -60,7 +61,7 @@ public final class Predictor {
                 .map(t -> new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
         this.normalizer = new ImageNormalizer(pre.normalization());
         this.threshold = threshold;
-        this.temperature = bundle.decision() != null ? bundle.decision().temperature() : 1.0;
+        this.temperature = bundle.temperatureFor(tta);
     }
 
     public Answer predict(Path file) {

@@ -38,11 +38,31 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
     public ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config, Map<String, Object> provenance) {
         this(network, preprocessing, config, provenance, null);
     }
+    /**
+     * The stored rule for the probabilities of the plain view ({@code tta} false) or of the {@code --tta}
+     * average: null when the zip has none for them (an older zip has no TTA rule, a still older one none).
+     */
+    public DecisionRule decisionFor(boolean tta) {
+        return decision == null ? null : tta ? decision.forTta() : decision.plain();
+    }
+
+    /**
+     * The temperature applied to those probabilities: the rule's, or 1 (none) without one. A temperature
+     * fitted on the plain probabilities is not applied to TTA averages, which are distributed differently.
+     */
+    public double temperatureFor(boolean tta) {
+        DecisionRule rule = decisionFor(tta);
+        return rule != null ? rule.temperature() : 1.0;
+    }
+
     // Flat names: DL4J's ModelSerializer refuses any zip that contains a directory entry.
     static final String PREPROCESSING = "xraydl_preprocessing.json";
     static final String CONFIG = "xraydl_config.json";
     static final String PROVENANCE = "xraydl_provenance.json";
-    /** Optional: the operating threshold and temperature chosen on validation (zips before it have none). */
+    /**
+     * Optional: the operating threshold and temperature chosen on validation, plain and with TTA (zips before it
+     * have none, zips before TTA rules only the plain one).
+     */
     static final String DECISION = "xraydl_decision.json";
 
     public void save(Path target, boolean withUpdater) {

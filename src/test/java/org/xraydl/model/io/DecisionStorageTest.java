@@ -45,5 +45,16 @@ class DecisionStorageTest {
         try (Stream<Path> files = Files.list(dir)) {
             assertEquals(List.of(zip), files.toList());
         }
+        assertNull(ModelBundle.load(zip).decisionFor(true), "a plain-only rule has no TTA rule");
+
+        // With a TTA rule: both read back, each for its own kind of probabilities.
+        DecisionRule both = rule.withTta(new DecisionRule("PNEUMONIA", 0.25, "sensitivity", 0.97, 0.5), 6);
+        ModelBundle.storeDecision(zip, both);
+        ModelBundle withTta = ModelBundle.load(zip);
+        assertEquals(both, withTta.decision());
+        assertEquals(rule, withTta.decisionFor(false));
+        assertEquals(new DecisionRule("PNEUMONIA", 0.25, "sensitivity", 0.97, 0.5), withTta.decisionFor(true));
+        assertEquals(1.75, withTta.temperatureFor(false), 0);
+        assertEquals(0.5, withTta.temperatureFor(true), 0);
     }
 }
