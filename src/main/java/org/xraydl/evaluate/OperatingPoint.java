@@ -45,13 +45,23 @@ public final class OperatingPoint {
     }
 
     /**
-     * The end of a training run: chooses the rule on the best model's validation predictions, stores it in
-     * that model's zip and returns its {@link #report} for metrics.json.
+     * The end of a training run: chooses the rule on the best model's plain validation predictions and, the
+     * same way, on its validation predictions averaged over {@code views} test-time augmentation views (what
+     * {@code --tta} applies it to), stores both in that model's zip and returns the stored rule.
      */
-    public static Map<String, Object> chooseAndStore(Predictions validation, RunConfig c, String positiveLabel, Path bestZip) {
-        DecisionRule rule = choose(validation, c, positiveLabel);
+    public static DecisionRule chooseAndStore(Predictions plain, Predictions tta, int views, RunConfig c, String positiveLabel,
+                                              Path bestZip) {
+        DecisionRule rule = choose(plain, c, positiveLabel).withTta(choose(tta, c, positiveLabel), views);
         ModelBundle.storeDecision(bestZip, rule);
-        return report(validation, rule);
+        return rule;
+    }
+
+    /** {@link #report} of the stored TTA rule on the TTA-averaged validation predictions, with the number of views. */
+    public static Map<String, Object> reportTta(Predictions tta, DecisionRule stored) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("views", stored.tta().views());
+        out.putAll(report(tta, stored.forTta()));
+        return out;
     }
 
     /** The threshold by {@code method} (see the class comment); needs at least one positive and one negative. */

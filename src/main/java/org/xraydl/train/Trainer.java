@@ -24,6 +24,7 @@ import org.xraydl.evaluate.MetricsCalculator;
 import org.xraydl.evaluate.OperatingPoint;
 import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
+import org.xraydl.model.io.DecisionRule;
 import org.xraydl.model.io.ModelBundle;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.Optimization;
@@ -304,26 +305,41 @@ public final class Trainer {
         return false;
     }
 
-    /** Scores the best model on the validation split and writes metrics, predictions, provenance and charts. */
+    /**
+     * Scores the best model on the validation split, plain and averaged over the test-time augmentation views,
+     * chooses the operating point on each and writes metrics, predictions, provenance and charts.
+     */
     private static Result finish(RunConfig c, PreparedData data, RunState run) {
+        Path bestZip = run.dir.resolve(RunDirectory.BEST);
+        // The saved best model: the network in memory is the last epoch's, which need not be the best one.
+        ModelBundle best = ModelBundle.load(bestZip);
         Predictions bestPredictions = run.bestPredictions;
         if (bestPredictions == null) {
             // Resumed run whose best epoch was before the resume: score the saved best model again.
-            ModelBundle best = ModelBundle.load(run.dir.resolve(RunDirectory.BEST));
             bestPredictions = Evaluator.predict(best.network(), data.validation().get(), data.labels());
         }
+        // The same views and averaging as evaluate --tta, so the TTA operating point is chosen on the kind of
+        // probabilities it is applied to. Costs one validation pass per view.
+        long ttaStart = System.nanoTime();
+        List<Supplier<DataSetIterator>> views = ImageIterators.evaluationViews(data.split().validation(), data.pre(),
+                c.evaluationBatchSize(), true);
+        Predictions ttaPredictions = Evaluator.predictAveraged(best.network(), views, data.labels());
+        double ttaSeconds = (System.nanoTime() - ttaStart) / 1e9;
+        run.provenance.put("ttaValidationSeconds", ttaSeconds);
         Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, ClassLabels.POSITIVE);
         Map<String, Object> extra = new LinkedHashMap<>();
         extra.put("split", "validation");
         extra.put("best_epoch", run.bestEpoch);
         extra.put("skipped_unreadable", data.folder().skipped().size());
-        // The operating threshold and temperature are chosen here, on validation, and stored in best.zip.
-        Map<String, Object> operatingPoint = OperatingPoint.chooseAndStore(bestPredictions, c, ClassLabels.POSITIVE,
-                run.dir.resolve(RunDirectory.BEST));
-        extra.put("operating_point", operatingPoint);
-        System.out.printf(Locale.ROOT, "operating threshold %.4f (%s on validation), temperature %.3f: stored in %s, used by evaluate, predict and serve%n",
-                ((Number) operatingPoint.get("threshold")).doubleValue(), operatingPoint.get("method"),
-                ((Number) operatingPoint.get("temperature")).doubleValue(), RunDirectory.BEST);
+        // The operating thresholds and temperatures are chosen here, on validation, and stored in best.zip.
+        DecisionRule rule = OperatingPoint.chooseAndStore(bestPredictions, ttaPredictions, views.size(), c, ClassLabels.POSITIVE, bestZip);
+        extra.put("operating_point", OperatingPoint.report(bestPredictions, rule));
+        extra.put("operating_point_tta", OperatingPoint.reportTta(ttaPredictions, rule));
+        System.out.printf(Locale.ROOT, "operating threshold %.4f (%s on validation), temperature %.3f: stored in %s, used by evaluate and predict without --tta, and serve%n",
+                rule.threshold(), rule.method(), rule.temperature(), RunDirectory.BEST);
+        System.out.printf(Locale.ROOT, "TTA operating threshold %.4f (%s on validation averaged over %d views), temperature %.3f: "
+                        + "stored in %s, used by evaluate --tta and predict --tta; the TTA validation pass took %.1f s%n",
+                rule.tta().threshold(), rule.method(), rule.tta().views(), rule.tta().temperature(), RunDirectory.BEST, ttaSeconds);
         run.dir.writeMetrics(finalMetrics, extra);
         run.dir.writePredictions(bestPredictions);
         run.dir.writeJson(RunDirectory.PROVENANCE, run.provenance);
