@@ -64,8 +64,11 @@ class EndToEndTest {
         assertSplitIsLeakFree(run.resolve("split.csv"), valN);
         // The operating point chosen on validation is in metrics.json and in best.zip; the run has its reliability diagram,
         // and the AUC recomputed from the full-precision val_predictions.csv is the one in metrics.json (and on roc.png).
-        double stored = org.xraydl.model.io.ModelBundle.load(run.resolve("best.zip")).decision().threshold();
+        org.xraydl.model.io.DecisionRule rule = org.xraydl.model.io.ModelBundle.load(run.resolve("best.zip")).decision();
+        double stored = rule.threshold();
         assertEquals(stored, metrics.get("operating_point").get("threshold").asDouble(), 0);
+        assertEquals(rule.tta().threshold(), metrics.get("operating_point_tta").get("threshold").asDouble(), 0, "the TTA rule too");
+        assertTrue(train.out().contains("TTA operating threshold"), train.out());
         assertTrue(metrics.get("operating_point").get("sensitivity").asDouble() >= 0.97, metrics.toString());
         assertTrue(metrics.has("ece"), metrics.toString());
         assertTrue(Files.size(run.resolve("reliability.png")) > 0);
