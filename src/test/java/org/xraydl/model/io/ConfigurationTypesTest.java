@@ -11,14 +11,10 @@ import org.xraydl.model.ModelFactory;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Enumeration;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
-import java.util.zip.ZipOutputStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -81,19 +77,6 @@ class ConfigurationTypesTest {
     }
 
     private static Path replace(Path from, Path to, String name, String content) throws IOException {
-        try (ZipFile in = new ZipFile(from.toFile()); ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(to))) {
-            Enumeration<? extends ZipEntry> entries = in.entries();
-            while (entries.hasMoreElements()) {
-                ZipEntry e = entries.nextElement();
-                out.putNextEntry(new ZipEntry(e.getName()));
-                if (e.getName().equals(name)) {
-                    out.write(content.getBytes(StandardCharsets.UTF_8));
-                } else {
-                    in.getInputStream(e).transferTo(out);
-                }
-                out.closeEntry();
-            }
-        }
-        return to;
+        return ZipEdits.replace(from, to, name, content.getBytes(StandardCharsets.UTF_8));
     }
 }

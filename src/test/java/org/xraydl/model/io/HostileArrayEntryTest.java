@@ -13,19 +13,13 @@ import org.xraydl.model.ModelFactory;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.Enumeration;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipFile;
-import java.util.zip.ZipOutputStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -51,7 +45,7 @@ class HostileArrayEntryTest {
     void aHugeDeclaredArrayIsRefusedInOneLineWithoutAllocating(@TempDir Path dir) throws Exception {
         Path good = bundle(dir);
         long huge = 1L << 40; // 4 TB of floats: any attempt to allocate it fails
-        Path bigData = replace(good, dir.resolve("big-data.zip"), ModelZip.COEFFICIENTS, array(huge, huge, new float[16]));
+        Path bigData = ZipEdits.replace(good, dir.resolve("big-data.zip"), ModelZip.COEFFICIENTS, array(huge, huge, new float[16]));
         assertRefused(bigData, "coefficients.bin declares " + huge + " numbers but configuration.json implies " + params.length);
 
         // The shape information buffer is allocated first, at the length its own header declares.
@@ -61,10 +55,10 @@ class HostileArrayEntryTest {
         out.writeLong(Long.MAX_VALUE / 8);
         out.writeUTF("LONG");
         out.writeLong(1);
-        Path bigShape = replace(good, dir.resolve("big-shape.zip"), ModelZip.COEFFICIENTS, b.toByteArray());
+        Path bigShape = ZipEdits.replace(good, dir.resolve("big-shape.zip"), ModelZip.COEFFICIENTS, b.toByteArray());
         assertRefused(bigShape, "coefficients.bin declares a shape of " + (Long.MAX_VALUE / 8) + " numbers");
 
-        Path bigUpdater = replace(good, dir.resolve("big-updater.zip"), ModelZip.UPDATER_STATE, array(huge, huge, new float[16]));
+        Path bigUpdater = ZipEdits.replace(good, dir.resolve("big-updater.zip"), ModelZip.UPDATER_STATE, array(huge, huge, new float[16]));
         assertRefused(bigUpdater, "updaterState.bin declares " + huge + " numbers");
         // --weights never reads the updater state: the same file gives its network.
         assertArrayEquals(params, WeightFiles.load(bigUpdater).params().toFloatVector());
@@ -75,18 +69,18 @@ class HostileArrayEntryTest {
         Path good = bundle(dir);
         // Consistent in itself (shape = length = numbers present), one parameter more than the network has.
         float[] oneMore = Arrays.copyOf(params, params.length + 1);
-        Path extra = replace(good, dir.resolve("one-more.zip"), ModelZip.COEFFICIENTS, array(oneMore.length, oneMore.length, oneMore));
+        Path extra = ZipEdits.replace(good, dir.resolve("one-more.zip"), ModelZip.COEFFICIENTS, array(oneMore.length, oneMore.length, oneMore));
         assertRefused(extra, "declares " + oneMore.length + " numbers but configuration.json implies " + params.length);
 
-        Path shapeMismatch = replace(good, dir.resolve("shape.zip"), ModelZip.COEFFICIENTS, array(params.length - 1, params.length, params));
+        Path shapeMismatch = ZipEdits.replace(good, dir.resolve("shape.zip"), ModelZip.COEFFICIENTS, array(params.length - 1, params.length, params));
         assertRefused(shapeMismatch, "declares " + params.length + " numbers for a shape of " + (params.length - 1));
 
         // The right header, half the numbers: the byte count 4 * length is independent arithmetic.
         float[] half = Arrays.copyOf(params, params.length / 2);
-        Path truncated = replace(good, dir.resolve("truncated.zip"), ModelZip.COEFFICIENTS, array(params.length, params.length, half));
+        Path truncated = ZipEdits.replace(good, dir.resolve("truncated.zip"), ModelZip.COEFFICIENTS, array(params.length, params.length, half));
         assertRefused(truncated, "truncated: it declares " + 4L * params.length + " bytes of numbers and holds " + 4L * half.length);
 
-        Path headerOnly = replace(good, dir.resolve("header.zip"), ModelZip.COEFFICIENTS, new byte[]{0, 16, 'M', 'I'});
+        Path headerOnly = ZipEdits.replace(good, dir.resolve("header.zip"), ModelZip.COEFFICIENTS, new byte[]{0, 16, 'M', 'I'});
         assertRefused(headerOnly, "ends inside its header");
     }
 
@@ -95,7 +89,7 @@ class HostileArrayEntryTest {
         Path good = bundle(dir);
         assertArrayEquals(params, ModelBundle.load(good).network().params().toFloatVector());
         // The same numbers written by this test in ND4J's format: proves the header reading matches Nd4j.write.
-        Path rewritten = replace(good, dir.resolve("rewritten.zip"), ModelZip.COEFFICIENTS, array(params.length, params.length, params));
+        Path rewritten = ZipEdits.replace(good, dir.resolve("rewritten.zip"), ModelZip.COEFFICIENTS, array(params.length, params.length, params));
         assertArrayEquals(params, ModelBundle.load(rewritten).network().params().toFloatVector());
         assertArrayEquals(params, WeightFiles.load(rewritten).params().toFloatVector());
     }
@@ -137,25 +131,5 @@ class HostileArrayEntryTest {
         Path zip = dir.resolve("good.zip");
         new ModelBundle(net, Preprocessing.of(c, List.of("NORMAL", "PNEUMONIA")), c, Map.of()).save(zip, true);
         return zip;
-    }
-
-    private static Path replace(Path from, Path to, String name, byte[] content) throws IOException {
-        boolean found = false;
-        try (ZipFile in = new ZipFile(from.toFile()); ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(to))) {
-            Enumeration<? extends ZipEntry> entries = in.entries();
-            while (entries.hasMoreElements()) {
-                ZipEntry e = entries.nextElement();
-                out.putNextEntry(new ZipEntry(e.getName()));
-                if (e.getName().equals(name)) {
-                    out.write(content);
-                    found = true;
-                } else {
-                    in.getInputStream(e).transferTo(out);
-                }
-                out.closeEntry();
-            }
-        }
-        assertTrue(found, name + " is in the saved zip");
-        return to;
     }
 }
