@@ -7,11 +7,8 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
 
-import java.io.BufferedInputStream;
-import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -125,7 +122,8 @@ public final class ModelZip {
                 throw new IllegalStateException(CONFIGURATION + " is not a ComputationGraph configuration");
             }
             // Nd4j.read allocates what a header declares before reading it: headers are checked first,
-            // against the parameter count the configuration implies (what ComputationGraph.init sums).
+            // against the parameter count the configuration implies (what ComputationGraph.init sums),
+            // as ArrayEntry.read parses them, in the same single pass over the entry that reads the numbers.
             long expected = 0;
             for (GraphVertex v : conf.getVertices().values()) {
                 expected = Math.addExact(expected, v.numParams(true));
@@ -135,11 +133,8 @@ public final class ModelZip {
                 throw new UserError("model zip " + zip.getName() + " has no " + COEFFICIENTS + " but its " + CONFIGURATION
                         + " implies " + expected + " parameters: refused; retrain, or pass another file");
             }
-            if (coefficients != null) {
-                ArrayEntry.check(zip, coefficients, expected);
-            }
             checkMemory(zip, expected, conf.getDataType());
-            INDArray params = array(zip, coefficients);
+            INDArray params = coefficients == null ? null : ArrayEntry.read(zip, coefficients, expected);
             if (params != null) {
                 conf.setDataType(params.dataType());
             }
@@ -148,8 +143,10 @@ public final class ModelZip {
             ZipEntry updater = zip.getEntry(UPDATER_STATE);
             if (loadUpdater && updater != null) {
                 INDArray state = net.getUpdater().getStateViewArray();
-                ArrayEntry.check(zip, updater, state == null ? 0 : state.length());
-                net.getUpdater().setStateViewArray(array(zip, updater));
+                INDArray saved = ArrayEntry.read(zip, updater, state == null ? 0 : state.length());
+                if (saved != null) {
+                    net.getUpdater().setStateViewArray(saved);
+                }
             }
             return net;
         });
@@ -173,16 +170,6 @@ public final class ModelZip {
                 throw new IOException(e.getName() + " is larger than " + (MAX_CONFIGURATION_BYTES >> 20) + " MB");
             }
             return new String(b, StandardCharsets.UTF_8);
-        }
-    }
-
-    /** ND4J's binary array format (a header and raw numbers; no Java serialization). Null for an empty entry. */
-    private static INDArray array(ZipFile zip, ZipEntry e) throws IOException {
-        if (e == null || e.getSize() == 0) {
-            return null;
-        }
-        try (DataInputStream in = new DataInputStream(new BufferedInputStream(zip.getInputStream(e), 1 << 16))) {
-            return Nd4j.read(in);
         }
     }
 

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -92,6 +93,40 @@ class HostileArrayEntryTest {
         Path rewritten = ZipEdits.replace(good, dir.resolve("rewritten.zip"), ModelZip.COEFFICIENTS, array(params.length, params.length, params));
         assertArrayEquals(params, ModelBundle.load(rewritten).network().params().toFloatVector());
         assertArrayEquals(params, WeightFiles.load(rewritten).params().toFloatVector());
+    }
+
+    /** A zip whose own size for the entry is right but whose numbers run out: refused as they run out, in one line. */
+    @Test
+    void aShortStreamWhoseSizeIsUnknownIsRefusedWhenItsNumbersRunOut() throws Exception {
+        float[] half = Arrays.copyOf(params, params.length / 2);
+        byte[] bytes = array(params.length, params.length, half);
+        UserError e = assertThrows(UserError.class,
+                () -> ArrayEntry.read(new java.io.ByteArrayInputStream(bytes), "entry", params.length, -1));
+        assertTrue(e.getMessage().contains("truncated: it declares " + 4L * params.length + " bytes of numbers and holds "
+                + 4L * half.length), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        // The whole entry through the same path: the numbers written by this test.
+        byte[] full = array(params.length, params.length, params);
+        assertArrayEquals(params, ArrayEntry.read(new java.io.ByteArrayInputStream(full), "entry", params.length, -1).toFloatVector());
+    }
+
+    /** Each array entry is inflated once: the header check and Nd4j.read share one stream. */
+    @Test
+    void eachArrayEntryIsOpenedOnce(@TempDir Path dir) throws Exception {
+        Path good = bundle(dir);
+        Map<String, Integer> opened = new java.util.TreeMap<>();
+        try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(good.toFile()) {
+            @Override
+            public java.io.InputStream getInputStream(java.util.zip.ZipEntry entry) throws IOException {
+                opened.merge(entry.getName(), 1, Integer::sum);
+                return super.getInputStream(entry);
+            }
+        }) {
+            ComputationGraph back = ModelZip.restoreGraph(zip, true);
+            assertArrayEquals(params, back.params().toFloatVector());
+            assertArrayEquals(net.getUpdater().getStateViewArray().toFloatVector(), back.getUpdater().getStateViewArray().toFloatVector());
+        }
+        assertEquals(Map.of(ModelZip.CONFIGURATION, 1, ModelZip.COEFFICIENTS, 1, ModelZip.UPDATER_STATE, 1), opened);
     }
 
     private static void assertRefused(Path zip, String part) {
