@@ -17,7 +17,8 @@ import java.util.function.Supplier;
  * Frozen trunk, no augmentation: the trunk's outputs are computed once with DL4J's
  * TransferLearningHelper and only the head is trained on them, so an epoch costs almost nothing.
  * The helper copies the head's parameters back into the full network after every fit; this engine
- * keeps the two graphs' iteration and epoch counts in step (learning-rate schedules, --resume).
+ * keeps the two graphs' iteration and epoch counts (learning-rate schedules) and the head's updater
+ * state (Adam's moments) in step, so last.zip holds them and --resume continues with them.
  */
 public class FeaturizedEngine implements TrainingEngine {
     private TransferLearningHelper helper;
@@ -43,6 +44,8 @@ public class FeaturizedEngine implements TrainingEngine {
         // The helper's head graph starts at iteration 0; the learning-rate schedule counts the run's
         // iterations, which a resumed net carries in its configuration.
         copyCounts(net, helper.unfrozenGraph());
+        // The head graph's updater starts at zero too: a resumed net carries the moments last.zip saved.
+        UpdaterStates.copy(net, helper.unfrozenGraph());
     }
 
     /** Iteration and epoch counts (what DL4J's schedules read, and what last.zip stores) from one graph to the other. */
@@ -66,6 +69,8 @@ public class FeaturizedEngine implements TrainingEngine {
         // The helper copies the head's parameters back, not the counts: without them last.zip says
         // iteration 0 and a --resume restarts the schedule.
         copyCounts(helper.unfrozenGraph(), net);
+        // Nor the updater state: the full network's (what last.zip saves) would stay at zero.
+        UpdaterStates.copy(helper.unfrozenGraph(), net);
         return batches.stream().mapToLong(DataSet::numExamples).sum();
     }
 
