@@ -27,7 +27,8 @@ record ThresholdOption(double value, String source) {
                 // one it was chosen for (the target a clinician relies on), and a warning line is easily lost in a
                 // pipeline's logs while every answer after it is silently off. The fix costs the user one flag.
                 throw new UserError("model " + model + " has no operating point chosen on TTA probabilities (trained before "
-                        + "they were stored): pass --threshold VALUE with --tta, or drop --tta to use its stored threshold");
+                        + "they were stored, with ttaOperatingPoint: false, or with a time budget that left no room for that pass): "
+                        + "pass --threshold VALUE with --tta, drop --tta to use its stored threshold, or retrain with ttaOperatingPoint: true");
             }
             if (rule == null) {
                 System.err.printf(Locale.ROOT, "note: %s has no stored threshold (trained before thresholds were stored): using %.1f%n",

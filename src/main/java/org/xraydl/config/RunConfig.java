@@ -86,13 +86,17 @@ public record RunConfig(
         @JsonProperty("skipBad") boolean skipBad,
         /* Stop after this many epochs without a better validation AUC (0 = never). */
         @JsonProperty("earlyStoppingPatience") int earlyStoppingPatience,
-        /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that
-           would, at the pace of the last one, end after it. */
+        /* Wall-clock budget for the whole run in minutes (0 = none): no epoch is started that would,
+           at the mean pace of this process's epochs, end after it, leaving room for the estimated
+           TTA operating-point pass (ttaOperatingPoint), which is skipped if it still does not fit. */
         @JsonProperty("timeBudgetMinutes") double timeBudgetMinutes,
         /* How the decision threshold stored in best.zip is chosen on validation: sensitivity | youden. */
         @JsonProperty("thresholdMethod") String thresholdMethod,
         /* thresholdMethod sensitivity: the highest threshold with validation sensitivity >= this. */
         @JsonProperty("targetSensitivity") double targetSensitivity,
+        /* At the end of training, also choose the operating point on validation probabilities averaged over
+           the evaluate --tta views (one validation pass per view), for --tta with the stored threshold. */
+        @JsonProperty("ttaOperatingPoint") boolean ttaOperatingPoint,
         /* Background threads that decode and augment the next training batches while the model
            trains (0 = on the training thread). Same batches either way. */
         @JsonProperty("loaderThreads") int loaderThreads,

@@ -47,11 +47,15 @@ public final class OperatingPoint {
     /**
      * The end of a training run: chooses the rule on the best model's plain validation predictions and, the
      * same way, on its validation predictions averaged over {@code views} test-time augmentation views (what
-     * {@code --tta} applies it to), stores both in that model's zip and returns the stored rule.
+     * {@code --tta} applies it to), stores both in that model's zip and returns the stored rule. With
+     * {@code tta} null (the TTA pass was skipped) only the plain rule is stored.
      */
     public static DecisionRule chooseAndStore(Predictions plain, Predictions tta, int views, RunConfig c, String positiveLabel,
                                               Path bestZip) {
-        DecisionRule rule = choose(plain, c, positiveLabel).withTta(choose(tta, c, positiveLabel), views);
+        DecisionRule rule = choose(plain, c, positiveLabel);
+        if (tta != null) {
+            rule = rule.withTta(choose(tta, c, positiveLabel), views);
+        }
         ModelBundle.storeDecision(bestZip, rule);
         return rule;
     }

@@ -17,14 +17,15 @@ import java.util.function.Function;
  * What a resumed run may change. A run is one configuration: its config.yaml (also stored in
  * every model zip) must describe every epoch, and its split.csv fixes which images are trained on
  * and which validate. So a resume may only change when training stops (epochs, time budget,
- * early-stopping patience) and where Spark runs; anything that changes the data, the split, the
+ * early-stopping patience), whether the end-of-run TTA operating point is chosen, and where Spark runs; anything that changes the data, the split, the
  * model, the preprocessing or a training step (batch size, learning rate, workers, engine...) is
  * refused. The batch size is refused too although it leaves the split alone: it changes the
  * gradient noise, the steps per epoch and the meaning of the saved Adam state, so the epochs after
  * the resume would not be the run that config.yaml describes; start a new run for that.
  */
 public final class ResumeRules {
-    public static final Set<String> MAY_CHANGE = Set.of("epochs", "timeBudgetMinutes", "earlyStoppingPatience", "sparkMaster");
+    public static final Set<String> MAY_CHANGE = Set.of("epochs", "timeBudgetMinutes", "earlyStoppingPatience", "sparkMaster",
+            "ttaOperatingPoint");
 
     private ResumeRules() {
     }
@@ -49,8 +50,8 @@ public final class ResumeRules {
         if (!changed.isEmpty()) {
             throw new UserError("--resume continues " + runDir + " with its own data, split, model and preprocessing: "
                     + String.join(", ", changed) + (changed.size() > 1 ? " would change them" : " would change it")
-                    + "; drop " + (changed.size() > 1 ? "them" : "it") + " (only --epochs, --time-budget-minutes, --set earlyStoppingPatience and "
-                    + "--master may change), or start a new run");
+                    + "; drop " + (changed.size() > 1 ? "them" : "it") + " (only --epochs, --time-budget-minutes, --set earlyStoppingPatience, "
+                    + "--set ttaOperatingPoint and --master may change), or start a new run");
         }
     }
 

@@ -18,6 +18,7 @@ import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
 import org.xraydl.data.LoaderThread;
 import org.xraydl.data.Preprocessing;
+import org.xraydl.data.TestTimeAugmentation;
 import org.xraydl.evaluate.Evaluator;
 import org.xraydl.evaluate.Metrics;
 import org.xraydl.evaluate.MetricsCalculator;
@@ -183,7 +184,7 @@ public final class Trainer {
         if (engine.runsListenersInPlace()) {
             listeners.replaceAll(l -> new TimedListener(l, run.stages));
         }
-        long runStart = System.nanoTime();
+        run.start = System.nanoTime();
         engine.start(run.net, listeners);
         run.provenance.put("engine", engine.name());
         run.provenance.put("layerImplementations", HelperReport.summary(run.net)); // which fast paths this run used
@@ -194,7 +195,7 @@ public final class Trainer {
         try (LoaderThread loader = c.loaderThreads() > 0 ? new LoaderThread() : null) {
             for (int epoch = firstEpoch; epoch <= c.epochs(); epoch++) {
                 runEpoch(c, o, engine, data, run, lossMeter, epoch, loader);
-                if (stopAfter(c, run, epoch, firstEpoch, runStart)) {
+                if (stopAfter(c, data, run, epoch, firstEpoch)) {
                     break;
                 }
             }
@@ -210,7 +211,9 @@ public final class Trainer {
         Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch, stages, loader);
         long v0 = System.nanoTime();
         Predictions val = engine.validate(run.net, data.validation(), data.labels());
-        stages.add(StageTimes.Stage.VALIDATION, System.nanoTime() - v0);
+        long validationNanos = System.nanoTime() - v0;
+        stages.add(StageTimes.Stage.VALIDATION, validationNanos);
+        run.validationPassTook(validationNanos / 1e9);
         Metrics m = MetricsCalculator.compute(val, ClassLabels.POSITIVE);
         EpochRecord r = new EpochRecord(epoch, fit.trainLoss(), m.loss(), m.accuracy(), m.auc(), m.sensitivity(),
                 m.specificity(), fit.seconds(), fit.imagesPerSecond());
@@ -287,22 +290,37 @@ public final class Trainer {
     /**
      * The stop rules after an epoch: early stopping (no better validation AUC for {@code earlyStoppingPatience}
      * epochs) and the time budget (start no epoch that would end after it, an epoch taking the mean time of
-     * this process's epochs so far, engine start included).
+     * this process's epochs so far, engine start included, with the estimated TTA operating-point pass
+     * ({@link #ttaEstimateSeconds}) kept for after the last epoch).
      */
-    private static boolean stopAfter(RunConfig c, RunState run, int epoch, int firstEpoch, long runStart) {
+    private static boolean stopAfter(RunConfig c, PreparedData data, RunState run, int epoch, int firstEpoch) {
         if (c.earlyStoppingPatience() > 0 && epoch - run.bestEpoch >= c.earlyStoppingPatience()) {
             System.out.printf(Locale.ROOT, "early stop: no better validation AUC for %d epochs%n", c.earlyStoppingPatience());
             return true;
         }
-        double elapsedMin = (System.nanoTime() - runStart) / 60e9;
+        double elapsedMin = (System.nanoTime() - run.start) / 60e9;
         double meanEpochMin = elapsedMin / (epoch - firstEpoch + 1);
-        if (c.timeBudgetMinutes() > 0 && epoch < c.epochs() && elapsedMin + meanEpochMin > c.timeBudgetMinutes()) {
-            System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f on average, budget %.0f min)%n",
-                    epoch, c.epochs(), elapsedMin, meanEpochMin, c.timeBudgetMinutes());
+        double reserveMin = ttaEstimateSeconds(c, data, run) / 60;
+        if (c.timeBudgetMinutes() > 0 && epoch < c.epochs()
+                && !TimeBudget.anotherEpochFits(c.timeBudgetMinutes(), elapsedMin, meanEpochMin, reserveMin)) {
+            System.out.printf(Locale.ROOT, "time budget: stopping after epoch %d of %d (%.1f min used, an epoch takes %.1f on average%s, budget %.0f min)%n",
+                    epoch, c.epochs(), elapsedMin, meanEpochMin,
+                    reserveMin > 0 ? String.format(Locale.ROOT, ", %.1f min kept for the TTA operating-point pass", reserveMin) : "",
+                    c.timeBudgetMinutes());
             run.provenance.put("stoppedByTimeBudget", true);
+            run.provenance.put("timeBudgetReservedForTtaSeconds", reserveMin * 60);
             return true;
         }
         return false;
+    }
+
+    /**
+     * What the end-of-run TTA operating-point pass should cost: one validation pass per view, a pass taking as long
+     * as the longest validation pass of this process (the featurized engine's first one computes the trunk, the
+     * later ones reuse it). 0 when the pass is off ({@code ttaOperatingPoint: false}).
+     */
+    static double ttaEstimateSeconds(RunConfig c, PreparedData data, RunState run) {
+        return c.ttaOperatingPoint() ? TestTimeAugmentation.views(data.pre()).size() * run.longestValidationSeconds : 0;
     }
 
     /**
@@ -316,16 +334,30 @@ public final class Trainer {
         Predictions bestPredictions = run.bestPredictions;
         if (bestPredictions == null) {
             // Resumed run whose best epoch was before the resume: score the saved best model again.
+            long v0 = System.nanoTime();
             bestPredictions = Evaluator.predict(best.network(), data.validation().get(), data.labels());
+            run.validationPassTook((System.nanoTime() - v0) / 1e9);
         }
-        // The same views and averaging as evaluate --tta, so the TTA operating point is chosen on the kind of
-        // probabilities it is applied to. Costs one validation pass per view.
-        long ttaStart = System.nanoTime();
         List<Supplier<DataSetIterator>> views = ImageIterators.evaluationViews(data.split().validation(), data.pre(),
                 c.evaluationBatchSize(), true);
-        Predictions ttaPredictions = Evaluator.predictAveraged(best.network(), views, data.labels());
-        double ttaSeconds = (System.nanoTime() - ttaStart) / 1e9;
-        run.provenance.put("ttaValidationSeconds", ttaSeconds);
+        Map<String, Object> ttaRecord = new LinkedHashMap<>();
+        String skipped = ttaSkipReason(c, data, run, views.size(), ttaRecord);
+        Predictions ttaPredictions = null;
+        double ttaSeconds = 0;
+        if (skipped == null) {
+            // The same views and averaging as evaluate --tta, so the TTA operating point is chosen on the kind of
+            // probabilities it is applied to. Costs one validation pass per view.
+            long ttaStart = System.nanoTime();
+            ttaPredictions = Evaluator.predictAveraged(best.network(), views, data.labels());
+            ttaSeconds = (System.nanoTime() - ttaStart) / 1e9;
+            run.provenance.put("ttaValidationSeconds", ttaSeconds);
+            ttaRecord.put("ran", true);
+            ttaRecord.put("seconds", ttaSeconds);
+        } else {
+            ttaRecord.put("ran", false);
+            ttaRecord.put("skipped", skipped);
+        }
+        run.provenance.put("ttaOperatingPoint", ttaRecord);
         Metrics finalMetrics = MetricsCalculator.compute(bestPredictions, ClassLabels.POSITIVE);
         Map<String, Object> extra = new LinkedHashMap<>();
         extra.put("split", "validation");
@@ -334,17 +366,57 @@ public final class Trainer {
         // The operating thresholds and temperatures are chosen here, on validation, and stored in best.zip.
         DecisionRule rule = OperatingPoint.chooseAndStore(bestPredictions, ttaPredictions, views.size(), c, ClassLabels.POSITIVE, bestZip);
         extra.put("operating_point", OperatingPoint.report(bestPredictions, rule));
-        extra.put("operating_point_tta", OperatingPoint.reportTta(ttaPredictions, rule));
+        if (ttaPredictions != null) {
+            extra.put("operating_point_tta", OperatingPoint.reportTta(ttaPredictions, rule));
+        } else {
+            extra.put("operating_point_tta_skipped", skipped);
+        }
         System.out.printf(Locale.ROOT, "operating threshold %.4f (%s on validation), temperature %.3f: stored in %s, used by evaluate and predict without --tta, and serve%n",
                 rule.threshold(), rule.method(), rule.temperature(), RunDirectory.BEST);
-        System.out.printf(Locale.ROOT, "TTA operating threshold %.4f (%s on validation averaged over %d views), temperature %.3f: "
-                        + "stored in %s, used by evaluate --tta and predict --tta; the TTA validation pass took %.1f s%n",
-                rule.tta().threshold(), rule.method(), rule.tta().views(), rule.tta().temperature(), RunDirectory.BEST, ttaSeconds);
+        if (rule.tta() != null) {
+            System.out.printf(Locale.ROOT, "TTA operating threshold %.4f (%s on validation averaged over %d views), temperature %.3f: "
+                            + "stored in %s, used by evaluate --tta and predict --tta; the TTA validation pass took %.1f s%s%n",
+                    rule.tta().threshold(), rule.method(), rule.tta().views(), rule.tta().temperature(), RunDirectory.BEST, ttaSeconds,
+                    ttaRecord.containsKey("estimatedSeconds")
+                            ? String.format(Locale.ROOT, " (estimated %.1f s)", (double) ttaRecord.get("estimatedSeconds")) : "");
+        }
         run.dir.writeMetrics(finalMetrics, extra);
         run.dir.writePredictions(bestPredictions);
         run.dir.writeJson(RunDirectory.PROVENANCE, run.provenance);
         Charts.writeAllQuietly(run.dir.path());
         return new Result(run.dir, finalMetrics, bestPredictions, List.copyOf(run.history), run.bestEpoch, data.folder());
+    }
+
+    /**
+     * Null when the TTA operating-point pass is to run, else why not: off by {@code ttaOperatingPoint: false}
+     * (said on stdout), or its estimated cost ({@link #ttaEstimateSeconds}) more than the time budget has left
+     * (a one-line warning on stderr). {@code record} gets the estimate, its basis and the budget left.
+     */
+    private static String ttaSkipReason(RunConfig c, PreparedData data, RunState run, int views, Map<String, Object> record) {
+        record.put("views", views);
+        if (!c.ttaOperatingPoint()) {
+            String why = "ttaOperatingPoint: false";
+            System.out.println("TTA operating point not chosen (" + why + "): " + RunDirectory.BEST
+                    + " has no TTA rule, so evaluate --tta and predict --tta need --threshold VALUE");
+            return why;
+        }
+        double estimate = ttaEstimateSeconds(c, data, run);
+        record.put("estimatedSeconds", estimate);
+        record.put("estimateBasis", String.format(Locale.ROOT, "%d views x the longest validation pass of this process (%.3f s)",
+                views, run.longestValidationSeconds));
+        if (c.timeBudgetMinutes() <= 0) {
+            return null;
+        }
+        double left = c.timeBudgetMinutes() * 60 - (System.nanoTime() - run.start) / 1e9;
+        record.put("budgetLeftSeconds", left);
+        if (TimeBudget.ttaPassFits(left, estimate)) {
+            return null;
+        }
+        String why = String.format(Locale.ROOT, "time budget: %.1f s left, the pass needs %.1f s by estimate", Math.max(0, left), estimate);
+        System.err.printf(Locale.ROOT, "warning: TTA operating point skipped (%s for %d views of the validation split): %s has no TTA rule, "
+                + "so evaluate/predict --tta need --threshold VALUE; raise --time-budget-minutes to keep it, or set ttaOperatingPoint: false%n",
+                why, views, RunDirectory.BEST);
+        return why;
     }
 
     /** The scanned data folder, its patient-grouped split and the preprocessing saved with the model. */
@@ -375,6 +447,14 @@ public final class Trainer {
         final List<Long> rssMbAfterEpoch = new ArrayList<>();
         /** Threads the JVM has started by the end of each epoch: flat once the run is under way (docs/reliability.md). */
         final List<Long> threadsStartedAfterEpoch = new ArrayList<>();
+        /** When this process's epoch loop started (System.nanoTime), engine start included: the time budget counts from it. */
+        long start = System.nanoTime();
+        /** The longest validation pass of this process, in seconds: the basis of the TTA pass estimate. */
+        double longestValidationSeconds;
+
+        void validationPassTook(double seconds) {
+            longestValidationSeconds = Math.max(longestValidationSeconds, seconds);
+        }
 
         RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance) {
             this.dir = dir;

@@ -167,6 +167,27 @@ class TtaThresholdCliTest {
         }
     }
 
+    /** train --set ttaOperatingPoint=false: no TTA pass, no TTA rule, and --tta with the stored threshold says how to get one. */
+    @Test
+    void trainingWithTtaOperatingPointFalseGivesAZipThatRefusesTtaAndNamesTheKey() throws Exception {
+        Path trainData = tmp.resolve("train-data");
+        TestData.copySample(trainData, 12, "NORMAL", "PNEUMONIA");
+        Path run = tmp.resolve("no-tta-run");
+        Outcome train = cli(EndToEndTest.concat(new String[]{"train", "--data", trainData.toString(), "--out", run.toString(),
+                "--epochs", "1", "--set", "ttaOperatingPoint=false", "--set", "valFraction=0.3"}, EndToEndTest.TINY));
+        assertEquals(0, train.code(), train.err());
+        assertTrue(train.out().contains("TTA operating point not chosen (ttaOperatingPoint: false)"), train.out());
+        assertFalse(train.out().contains("TTA operating threshold"), train.out());
+        Path best = run.resolve(RunDirectory.BEST);
+        assertEquals(null, ModelBundle.load(best).decision().tta());
+
+        Outcome o = cli("predict", "--model", best.toString(), "--tta", image.toString());
+        assertEquals(2, o.code(), o.out());
+        List<String> errors = o.err().lines().filter(l -> l.startsWith("error:")).toList();
+        assertEquals(1, errors.size(), o.err());
+        assertTrue(errors.get(0).contains("ttaOperatingPoint: true") && errors.get(0).contains("--threshold VALUE"), errors.get(0));
+    }
+
     /** A zip from before TTA rules (its decision JSON as the older code wrote it): --tta refuses the stored threshold. */
     @Test
     void aZipWithoutTtaRuleRefusesTtaWithTheStoredThresholdAndSaysWhatToPass() throws Exception {

@@ -69,5 +69,11 @@ class TtaOperatingPointTest {
         assertEquals(1.0, op.get("sensitivity").asDouble(), 0);
         JsonNode provenance = ConfigLoader.JSON.readTree(out.resolve("provenance.json").toFile());
         assertTrue(provenance.has("ttaValidationSeconds"), provenance.toString());
+        // On by default (ttaOperatingPoint: true): the pass ran, and its estimate is 6 x the longest validation pass.
+        JsonNode record = provenance.get("ttaOperatingPoint");
+        assertTrue(record.get("ran").asBoolean(), record.toString());
+        assertEquals(provenance.get("ttaValidationSeconds").asDouble(), record.get("seconds").asDouble(), 0);
+        double longest = TtaPassBudgetTest.stageRows(out).stream().mapToDouble(r -> r.get("validation_s")).max().orElseThrow();
+        assertEquals(6 * longest, record.get("estimatedSeconds").asDouble(), 6 * 0.0006);
     }
 }
