@@ -22,6 +22,8 @@ public class Main implements Runnable {
     public static int run(String... args) {
         // Before anything creates an ObjectInputStream: the JDK accepts a filter factory only then.
         DeserializationGuard.install();
+        // The resident-memory ceiling (JavaCPP's per-allocation check is off in .mvn/jvm.config: it cost ~6 % of a step).
+        MemoryGuard.startForProcess();
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             Throwable t = ex;
