@@ -50,7 +50,7 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class FastBatchNormalizationLayer extends BatchNormalization {
     /** Ones for the row sums, shared by all layers; only ever replaced by a larger buffer. */
-    private static DataBuffer sharedOnes;
+    private static volatile DataBuffer sharedOnes;
 
     /** Whether the last training-mode forward pass ran here (so backprop must, too). */
     private boolean fastForward;
@@ -314,6 +314,9 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private Scratch scratch(int examples, int channels, long plane) {
         if (scratch == null || scratch.examples != examples || scratch.channels != channels || scratch.plane != plane) {
             scratch = new Scratch(examples, channels, plane);
+        } else if (scratch.ones.data() != sharedOnes) {
+            // another layer grew the shared buffer: let go of the old one
+            scratch.ones = ones((long) examples * channels, plane);
         }
         return scratch;
     }
@@ -323,7 +326,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         final int examples;
         final int channels;
         final long plane;
-        final INDArray ones;
+        INDArray ones;
         final INDArray dotOut;
         final INDArray f1;
         final INDArray f2;
