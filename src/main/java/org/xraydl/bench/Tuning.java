@@ -21,8 +21,8 @@ import java.util.Map;
  * @param cache     {@code none} | {@code host} | {@code device}: DL4J layer cache mode
  * @param helpers   oneDNN layer helpers (conv, batch norm, pooling) on or off; see {@link NativeHelpers}
  * @param threads   native (OpenMP + BLAS) threads; 0 keeps ND4J's choice (one per core)
- * @param fastBatchNorm the pipeline's {@link org.xraydl.kernels.FastBatchNormHelper} (true) or DL4J's own
- *                  oneDNN batch-norm helper (false); only with the helpers on
+ * @param fastBatchNorm the pipeline's {@link org.xraydl.kernels.FastBatchNormHelper} and {@link org.xraydl.kernels.FastBatchNormalizationLayer} (true) or DL4J's own
+ *                  batch-norm layer with its oneDNN helper (false); only with the helpers on
  * @param fastRelu  the pipeline's {@link org.xraydl.kernels.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
  * @param fastPooling the pipeline's {@link org.xraydl.kernels.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
  * @param fastConv  the pipeline's {@link org.xraydl.kernels.FastConvolutionLayer} (true) or DL4J's ConvolutionLayer code (false)

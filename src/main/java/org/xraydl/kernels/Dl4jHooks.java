@@ -56,11 +56,13 @@ final class Dl4jHooks {
 
     /**
      * {@code ComputationGraph.layers} (protected): the graph's layer array, which must hold the same
-     * layer objects as the vertices when {@link FastReluLayer} or {@link FastPoolingLayer} replace one.
+     * layer objects as the vertices when {@link FastReluLayer}, {@link FastPoolingLayer},
+     * {@link FastConvolutionLayer} or {@link FastBatchNormalizationLayer} replace one.
      */
     Optional<Field> graphLayers() {
         return hook("ComputationGraph.layers", () -> field(ComputationGraph.class, "layers", Layer[].class),
-                "FastReluLayer, FastPoolingLayer and FastConvolutionLayer are off, DL4J's ActivationLayer, SubsamplingLayer and ConvolutionLayer run");
+                "FastReluLayer, FastPoolingLayer, FastConvolutionLayer and FastBatchNormalizationLayer are off, DL4J's ActivationLayer,"
+                        + " SubsamplingLayer, ConvolutionLayer and BatchNormalization run");
     }
 
     /** The warnings this instance logged, one per unusable hook. */

@@ -33,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The fast path (oneDNN layer helpers: one native op per convolution and pooling, and
- * {@link org.xraydl.kernels.FastBatchNormHelper} for batch norm) gives the same numbers as DL4J's
+ * {@link org.xraydl.kernels.FastBatchNormHelper} and {@link org.xraydl.kernels.FastBatchNormalizationLayer}
+ * for batch norm) gives the same numbers as DL4J's
  * plain Java layer path on the same weights: inference outputs, training
  * outputs (batch statistics), loss, every gradient, and the parameters after SGD steps. Also:
  * fast-path models save, load and freeze like any other.
@@ -60,7 +61,9 @@ class FastPathEquivalenceTest {
         NativeHelpers.configure(true);
         fast = plain.clone(); // same configuration and parameters, layers re-created with the helpers on
         FastLayers.Engaged engaged = FastLayers.engage(fast);
-        assertEquals(count(fast, "BatchNormalization"), engaged.batchNorm());
+        assertEquals(count(plain, "BatchNormalization"), engaged.batchNorm());
+        assertEquals(count(plain, "BatchNormalization"), engaged.batchNormLayers(), "every batch norm (all NCHW)");
+        assertEquals(0, count(fast, "BatchNormalization"));
         assertEquals(count(plain, "ActivationLayer"), engaged.relu(), "every ReLU activation layer");
         assertEquals(0, count(fast, "ActivationLayer"));
         assertEquals(count(plain, "SubsamplingLayer"), engaged.pooling(), "every max/avg pooling layer");
@@ -96,7 +99,7 @@ class FastPathEquivalenceTest {
         Map<String, String> f = HelperReport.summary(fast);
         assertEquals("none x" + count(plain, "ConvolutionLayer"), p.get("ConvolutionLayer"));
         assertTrue(f.get("FastConvolutionLayer").startsWith("MKLDNNConvHelper"), f.toString());
-        assertEquals("FastBatchNormHelper x" + count(fast, "BatchNormalization"), f.get("BatchNormalization"), f.toString());
+        assertEquals("FastBatchNormHelper x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
         assertEquals(plain.params(), fast.params());
@@ -149,7 +152,7 @@ class FastPathEquivalenceTest {
         NativeHelpers.configure(true);
         ComputationGraph loadedFast = ModelSerializer.restoreComputationGraph(zip.toFile(), true);
         FastLayers.engage(loadedFast);
-        assertTrue(HelperReport.summary(loadedFast).get("BatchNormalization").startsWith("FastBatchNormHelper"));
+        assertTrue(HelperReport.summary(loadedFast).get("FastBatchNormalizationLayer").startsWith("FastBatchNormHelper"));
         assertEquals(fast.params(), loadedFast.params());
         assertClose(loadedPlain.outputSingle(false, batch.getFeatures()), loadedFast.outputSingle(false, batch.getFeatures()), "after load");
         assertTrue(HelperReport.summary(loadedFast).get("FastConvolutionLayer").startsWith("MKLDNNConvHelper"));

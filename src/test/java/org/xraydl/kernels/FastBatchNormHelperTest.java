@@ -22,11 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * which must be no closer to the reference. Inputs with a mean offset probe the one-pass variance.
  */
 class FastBatchNormHelperTest {
-    private static final int N = 6;
-    private static final int C = 5;
-    private static final int H = 9;
-    private static final int W = 7;
-    private static final double EPS = 1e-5;
+    static final int N = 6;
+    static final int C = 5;
+    static final int H = 9;
+    static final int W = 7;
+    static final double EPS = 1e-5;
     private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
 
     @BeforeAll

@@ -38,7 +38,7 @@ class ParallelWrapperEngineTest {
             @Override
             public void iterationDone(Model model, int iteration, int epoch) {
                 Map<String, String> h = HelperReport.summary((ComputationGraph) model);
-                seen.put(model, h.get("BatchNormalization") + "; relu layers: " + h.containsKey("FastReluLayer") + "/" + h.containsKey("ActivationLayer"));
+                seen.put(model, h.get("FastBatchNormalizationLayer") + "; relu layers: " + h.containsKey("FastReluLayer") + "/" + h.containsKey("ActivationLayer"));
             }
         };
         Nd4j.getRandom().setSeed(9);

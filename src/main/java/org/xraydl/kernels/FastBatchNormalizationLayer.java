@@ -1,0 +1,371 @@
+package org.xraydl.kernels;
+
+import org.bytedeco.javacpp.indexer.FloatIndexer;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.gradient.DefaultGradient;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
+import org.deeplearning4j.nn.params.BatchNormalizationParamInitializer;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
+import org.nd4j.linalg.api.ops.impl.scalar.ScalarAdd;
+import org.nd4j.linalg.api.ops.impl.scalar.ScalarMultiplication;
+import org.nd4j.linalg.api.shape.Shape;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * DL4J's {@link BatchNormalization} layer with its training step done in as few ND4J op calls as
+ * possible. Each op call costs tens of microseconds of serial Java/JNI overhead besides its compute,
+ * and DL4J's layer plus a {@link FastBatchNormHelper} made ~29 of them per layer and training step,
+ * most on tiny per-channel vectors (the global mean and log10-std "gradients", reading gamma and the
+ * batch statistics back, assigning gradient views). Here, for training mode, NCHW, float, rank 4:
+ * <ul>
+ *   <li>forward: per-row sum(x) and sum(x^2) of the [N*C, H*W] view as two {@link Dot} reductions (the
+ *       sum as a dot product with a shared array of ones: libnd4j runs {@code Dot} along a dimension on
+ *       all threads, its row {@code Sum} on one), then y = x*scale + shift as two per-row scalar ops;</li>
+ *   <li>backward: sum(dy) and sum(dy*x) per row as two {@code Dot}s, dL/dx = a*dy + b*x + c per channel
+ *       as two per-row scalar multiplications, an add and a per-row scalar add;</li>
+ *   <li>everything per channel (statistics, gamma/beta gradients, DL4J's global mean and variance or
+ *       log10-std "gradients" with their decay) in Java, reading and writing the parameter and gradient
+ *       views element by element (no op), the per-row factors through reusable per-layer arrays.</li>
+ * </ul>
+ * That is 10 op calls per layer and step. The arithmetic is {@link FastBatchNormHelper}'s, and the
+ * global statistics follow DL4J 1.0.0-M2.1's {@code backpropGradient} step by step in float (the
+ * gradient is {@code (global - batch) * (1 - decay)} for the mean and variance, and
+ * {@code log10(var / (decay*var + (1-decay)*batchVar)) / 2} for the log10 std, which DL4J's no-op
+ * updater subtracts from the parameter). One extra float array, as large as the largest batch-norm
+ * input, holds the ones (shared by every layer of the process).
+ *
+ * <p>Anything else runs DL4J's code unchanged (super calls): inference, NHWC, other data types,
+ * lockGammaBeta, a layer without a {@link FastBatchNormHelper}, and a batch whose mean dwarfs its spread
+ * (the helper's exact two-pass fallback). The configuration and parameters are DL4J's: saved models are
+ * the same.
+ */
+public final class FastBatchNormalizationLayer extends BatchNormalization {
+    /** Ones for the row sums, shared by all layers; only ever replaced by a larger buffer. */
+    private static volatile DataBuffer sharedOnes;
+
+    /** Whether the last training-mode forward pass ran here (so backprop must, too). */
+    private boolean fastForward;
+    private float[] batchMean;
+    private float[] batchVar;
+    private Scratch scratch;
+
+    public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
+        super(conf, dataType);
+    }
+
+    /** Whether this configuration is the case handled here (helper, data type and input are checked per call). */
+    static boolean handles(org.deeplearning4j.nn.conf.layers.BatchNormalization c) {
+        return c.getClass() == org.deeplearning4j.nn.conf.layers.BatchNormalization.class
+                && !c.isLockGammaBeta() && c.getCnn2DFormat() == CNN2DFormat.NCHW;
+    }
+
+    private boolean handlesCall(INDArray x) {
+        org.deeplearning4j.nn.conf.layers.BatchNormalization c = layerConf();
+        return getHelper() instanceof FastBatchNormHelper && helperCountFail == 0 && handles(c)
+                && dataType == DataType.FLOAT && x != null && x.dataType() == DataType.FLOAT && x.rank() == 4
+                && x.size(1) == c.getNOut() && x.length() > 0;
+    }
+
+    @Override
+    public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
+        if (!training || !handlesCall(input)) {
+            if (training) {
+                fastForward = false;
+            }
+            return super.activate(training, workspaceMgr);
+        }
+        assertInputSet(false);
+        INDArray out = forward(input, workspaceMgr);
+        fastForward = out != null;
+        // null: a channel's mean dwarfs its spread, DL4J's layer with the helper's exact variance
+        return out != null ? out : super.activate(true, workspaceMgr);
+    }
+
+    private INDArray forward(INDArray x, LayerWorkspaceMgr workspaceMgr) {
+        INDArray in = contiguous(x);
+        int n = (int) in.size(0);
+        int c = (int) in.size(1);
+        long plane = in.size(2) * in.size(3);
+        Scratch s = scratch(n, c, plane);
+        INDArray rows = in.reshape('c', (long) n * c, plane);
+        double[] sum = perChannelTotals(s.rowDots(rows, s.ones, s.a), n, c);
+        double[] sumSq = perChannelTotals(s.rowDots(rows, rows, s.b), n, c);
+        double count = (double) n * plane;
+        float[] m = new float[c];
+        float[] v = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            double mu = sum[ch] / count;
+            double variance = Math.max(0.0, sumSq[ch] / count - mu * mu);
+            if (mu * mu > FastBatchNormHelper.MAX_MEAN2_OVER_VAR * variance) {
+                return null;
+            }
+            m[ch] = (float) mu;
+            v[ch] = (float) variance;
+        }
+        batchMean = m;
+        batchVar = v;
+        double eps = layerConf().getEps();
+        float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
+        float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
+        float[] scale = new float[c];
+        float[] shift = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            double sc = g[ch] / Math.sqrt(v[ch] + eps);
+            scale[ch] = (float) sc;
+            shift[ch] = (float) (b[ch] - m[ch] * sc);
+        }
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
+        INDArray outRows = out.reshape('c', (long) n * c, plane);
+        scaleRows(rows, s.perRow(s.f1, scale), outRows);
+        shiftRowsInPlace(outRows, s.perRow(s.f2, shift));
+        return out;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
+        if (!fastForward) {
+            return super.backpropGradient(epsilon, workspaceMgr);
+        }
+        assertInputSet(true);
+        org.deeplearning4j.nn.conf.layers.BatchNormalization conf = layerConf();
+        INDArray x = contiguous(input);
+        INDArray dy = contiguous(epsilon.castTo(DataType.FLOAT));
+        if (!java.util.Arrays.equals(x.shape(), dy.shape())) {
+            throw new IllegalStateException("batch norm " + layerId() + ": gradient shape " + java.util.Arrays.toString(dy.shape())
+                    + " differs from the input's " + java.util.Arrays.toString(x.shape()));
+        }
+        int n = (int) x.size(0);
+        int c = (int) x.size(1);
+        long plane = x.size(2) * x.size(3);
+        Scratch s = scratch(n, c, plane);
+        INDArray xRows = x.reshape('c', (long) n * c, plane);
+        INDArray dyRows = dy.reshape('c', (long) n * c, plane);
+        double[] sumDy = perChannelTotals(s.rowDots(dyRows, s.ones, s.a), n, c);
+        double[] sumDyX = perChannelTotals(s.rowDots(dyRows, xRows, s.b), n, c);
+        float[] mean = batchMean;
+        float[] var = batchVar;
+        float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
+        double eps = conf.getEps();
+        double count = (double) n * plane;
+        float[] dGamma = new float[c];
+        float[] dBeta = new float[c];
+        float[] scaleDy = new float[c];
+        float[] scaleX = new float[c];
+        float[] shift = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            // as FastBatchNormHelper: dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + b*(x - mean) + s
+            double invStd = 1.0 / Math.sqrt(var[ch] + eps);
+            double dg = (sumDyX[ch] - mean[ch] * sumDy[ch]) * invStd; // sum(dy * xhat)
+            double a = g[ch] * invStd;
+            double b = -g[ch] * invStd * invStd * dg / count;
+            double sh = -a * sumDy[ch] / count;
+            dGamma[ch] = (float) dg;
+            dBeta[ch] = (float) sumDy[ch];
+            scaleDy[ch] = (float) a;
+            scaleX[ch] = (float) b;
+            shift[ch] = (float) (sh - b * mean[ch]);
+        }
+        INDArray dGammaView = gradientViews.get(BatchNormalizationParamInitializer.GAMMA);
+        INDArray dBetaView = gradientViews.get(BatchNormalizationParamInitializer.BETA);
+        write(dGammaView, dGamma);
+        write(dBetaView, dBeta);
+
+        INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
+        INDArray xTermRows = xTerm.reshape('c', (long) n * c, plane);
+        INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
+        INDArray dxRows = dx.reshape('c', (long) n * c, plane);
+        scaleRows(dyRows, s.perRow(s.f1, scaleDy), dxRows);
+        scaleRows(xRows, s.perRow(s.f2, scaleX), xTermRows);
+        dx.addi(xTerm);
+        shiftRowsInPlace(dxRows, s.perRow(s.f3, shift));
+
+        Gradient grad = new DefaultGradient();
+        grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
+        grad.setGradientFor(BatchNormalizationParamInitializer.BETA, dBetaView);
+        globalStatisticsGradients(grad, c);
+        return new Pair<>(grad, dx);
+    }
+
+    /**
+     * DL4J 1.0.0-M2.1's global mean and variance (or log10 std) "gradients" after a helper's backprop,
+     * op by op in float: each ND4J op rounds its float result, and Java's float arithmetic does the same.
+     */
+    private void globalStatisticsGradients(Gradient grad, int c) {
+        org.deeplearning4j.nn.conf.layers.BatchNormalization conf = layerConf();
+        double decay = conf.getDecay();
+        float oneMinusDecay = (float) (1.0 - decay);
+        float[] globalMean = read(getParam(BatchNormalizationParamInitializer.GLOBAL_MEAN), c);
+        float[] dMean = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            dMean[ch] = (globalMean[ch] - batchMean[ch]) * oneMinusDecay; // SubOp, then muli(1 - decay)
+        }
+        INDArray dMeanView = gradientViews.get(BatchNormalizationParamInitializer.GLOBAL_MEAN);
+        write(dMeanView, dMean);
+        grad.setGradientFor(BatchNormalizationParamInitializer.GLOBAL_MEAN, dMeanView);
+        float[] out = new float[c];
+        if (conf.isUseLogStd()) {
+            float[] log10Std = read(getParam(BatchNormalizationParamInitializer.GLOBAL_LOG_STD), c);
+            float decayF = (float) decay;
+            float oneOn2Loge10 = (float) ONE_ON_2LOGE_10;
+            for (int ch = 0; ch < c; ch++) {
+                float vari = (float) Math.pow(10.0, log10Std[ch]); // pow(10, log10std)
+                vari = vari * vari;                                 // vari.muli(vari)
+                float varip1 = vari * decayF + batchVar[ch] * oneMinusDecay;
+                float ratio = vari / varip1;                        // DivOp
+                out[ch] = (float) Math.log(ratio) * oneOn2Loge10;   // log, muli(1 / (2 ln 10))
+            }
+            INDArray view = gradientViews.get(BatchNormalizationParamInitializer.GLOBAL_LOG_STD);
+            write(view, out);
+            grad.setGradientFor(BatchNormalizationParamInitializer.GLOBAL_LOG_STD, view);
+        } else {
+            float[] globalVar = read(getParam(BatchNormalizationParamInitializer.GLOBAL_VAR), c);
+            for (int ch = 0; ch < c; ch++) {
+                out[ch] = (globalVar[ch] - batchVar[ch]) * oneMinusDecay;
+            }
+            INDArray view = gradientViews.get(BatchNormalizationParamInitializer.GLOBAL_VAR);
+            write(view, out);
+            grad.setGradientFor(BatchNormalizationParamInitializer.GLOBAL_VAR, view);
+        }
+    }
+
+    /** out[r, :] = rows[r, :] * factors[r]: a legacy scalar op applied per row (contiguous, vectorised). */
+    private static void scaleRows(INDArray rows, INDArray factors, INDArray out) {
+        ScalarMultiplication op = new ScalarMultiplication(rows, factors, out, 0.0);
+        op.setDimension(1);
+        Nd4j.exec(op);
+    }
+
+    private static void shiftRowsInPlace(INDArray rows, INDArray shifts) {
+        ScalarAdd op = new ScalarAdd(rows, shifts, rows, 0.0);
+        op.setDimension(1);
+        Nd4j.exec(op);
+    }
+
+    /** Per-channel totals, in double, of per-row values (row = example * channels + channel). */
+    private static double[] perChannelTotals(float[] perRow, int examples, int channels) {
+        double[] out = new double[channels];
+        for (int i = 0; i < examples; i++) {
+            for (int ch = 0; ch < channels; ch++) {
+                out[ch] += perRow[i * channels + ch];
+            }
+        }
+        return out;
+    }
+
+    private static INDArray contiguous(INDArray a) {
+        return Shape.hasDefaultStridesForShape(a) && a.ordering() == 'c' ? a : a.dup('c');
+    }
+
+    /** The values of a per-channel parameter or gradient view, without an ND4J op. */
+    static float[] read(INDArray v, int length) {
+        if (v.length() != length) {
+            throw new IllegalStateException("expected " + length + " values, got shape " + java.util.Arrays.toString(v.shape()));
+        }
+        float[] out = new float[length];
+        if (v.dataType() == DataType.FLOAT && v.elementWiseStride() == 1) {
+            ((FloatIndexer) v.data().indexer()).get(0, out); // a view's buffer starts at the view
+        } else {
+            for (int i = 0; i < length; i++) {
+                out[i] = v.getFloat(i);
+            }
+        }
+        return out;
+    }
+
+    /** Writes per-channel values into a parameter or gradient view, without an ND4J op. */
+    static void write(INDArray v, float[] values) {
+        if (v.length() != values.length) {
+            throw new IllegalStateException("expected " + values.length + " values, got shape " + java.util.Arrays.toString(v.shape()));
+        }
+        if (v.dataType() == DataType.FLOAT && v.elementWiseStride() == 1) {
+            ((FloatIndexer) v.data().indexer()).put(0, values);
+        } else {
+            for (int i = 0; i < values.length; i++) {
+                v.putScalar(i, values[i]);
+            }
+        }
+    }
+
+    /** A [rows, plane] array of ones, a view of the process-wide buffer (grown, never shrunk). */
+    private static synchronized INDArray ones(long rows, long plane) {
+        long length = rows * plane;
+        if (sharedOnes == null || sharedOnes.length() < length) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                DataBuffer buf = Nd4j.createBuffer(DataType.FLOAT, length, false);
+                FloatIndexer idx = (FloatIndexer) buf.indexer();
+                for (long i = 0; i < length; i++) {
+                    idx.put(i, 1f);
+                }
+                sharedOnes = buf;
+            }
+        }
+        return Nd4j.create(sharedOnes, new long[]{rows, plane}, new long[]{plane, 1}, 0, 'c');
+    }
+
+    private Scratch scratch(int examples, int channels, long plane) {
+        if (scratch == null || scratch.examples != examples || scratch.channels != channels || scratch.plane != plane) {
+            scratch = new Scratch(examples, channels, plane);
+        } else if (scratch.ones.data() != sharedOnes) {
+            // another layer grew the shared buffer: let go of the old one
+            scratch.ones = ones((long) examples * channels, plane);
+        }
+        return scratch;
+    }
+
+    /** Per-layer arrays reused from call to call (outside any workspace): no native allocation per step. */
+    private static final class Scratch {
+        final int examples;
+        final int channels;
+        final long plane;
+        INDArray ones;
+        final INDArray dotOut;
+        final INDArray f1;
+        final INDArray f2;
+        final INDArray f3;
+        final float[] a;
+        final float[] b;
+        final float[] perRow;
+
+        Scratch(int examples, int channels, long plane) {
+            this.examples = examples;
+            this.channels = channels;
+            this.plane = plane;
+            int rows = examples * channels;
+            this.ones = FastBatchNormalizationLayer.ones(rows, plane);
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                dotOut = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                f1 = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                f2 = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                f3 = Nd4j.createUninitialized(DataType.FLOAT, rows);
+            }
+            a = new float[rows];
+            b = new float[rows];
+            perRow = new float[rows];
+        }
+
+        /** The row-wise dot products of two [rows, plane] arrays (one {@code Dot} op), into {@code out}. */
+        float[] rowDots(INDArray x, INDArray y, float[] out) {
+            Nd4j.exec(new Dot(x, y, dotOut, 1));
+            ((FloatIndexer) dotOut.data().indexer()).get(0, out);
+            return out;
+        }
+
+        /** The per-channel values repeated for each example, written into {@code target}. */
+        INDArray perRow(INDArray target, float[] perChannel) {
+            for (int i = 0; i < examples; i++) {
+                System.arraycopy(perChannel, 0, perRow, i * channels, channels);
+            }
+            ((FloatIndexer) target.data().indexer()).put(0, perRow);
+            return target;
+        }
+    }
+}
