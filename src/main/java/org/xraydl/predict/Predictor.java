@@ -1,10 +1,10 @@
 package org.xraydl.predict;
 
-import org.datavec.image.loader.NativeImageLoader;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.datavec.image.transform.ImageTransform;
 import org.xraydl.data.ClassLabels;
+import org.xraydl.data.FastImageLoader;
 import org.xraydl.data.ImageChecks;
 import org.xraydl.data.TestTimeAugmentation;
 import org.xraydl.evaluate.Calibration;
@@ -42,7 +42,7 @@ public final class Predictor {
 
     private final ComputationGraph net;
     private final Preprocessing pre;
-    private final List<NativeImageLoader> views;
+    private final List<FastImageLoader> views;
     private final ImageNormalizer normalizer;
     private final double threshold;
     private final double temperature;
@@ -58,7 +58,7 @@ public final class Predictor {
         this.pre = bundle.preprocessing();
         List<ImageTransform> transforms = TestTimeAugmentation.views(pre);
         this.views = (tta ? transforms : transforms.subList(0, 1)).stream()
-                .map(t -> new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
+                .map(t -> new FastImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
         this.normalizer = new ImageNormalizer(pre.normalization());
         this.threshold = threshold;
         this.temperature = bundle.temperatureFor(tta);
@@ -74,7 +74,7 @@ public final class Predictor {
         }
         int k = pre.labels().size();
         double[] mean = new double[k];
-        for (NativeImageLoader view : views) {
+        for (FastImageLoader view : views) {
             INDArray x;
             try {
                 x = view.asMatrix(file.toFile());
