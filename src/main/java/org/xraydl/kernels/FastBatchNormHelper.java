@@ -175,44 +175,53 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         }
         double[] sumDyX = perChannelTotals(rowDots(dyRows, largeMean ? xTermRows : xRows), n, c);
 
-        double count = (double) n * planeSize;
-        float[] dGamma = new float[c];
-        float[] dBeta = new float[c];
-        float[] scaleDy = new float[c];
-        float[] shift = new float[c];
-        float[] scaleX = new float[c];
-        for (int ch = 0; ch < c; ch++) {
-            double invStd = 1.0 / Math.sqrt(var[ch] + eps);
-            double dg = largeMean ? sumDyX[ch] : (sumDyX[ch] - mean[ch] * sumDy[ch]) * invStd;  // sum(dy * xhat)
-            // dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + b*(x - mean) + s
-            double a = g[ch] * invStd;
-            double b = -g[ch] * invStd * invStd * dg / count;
-            double s = -a * sumDy[ch] / count;
-            dGamma[ch] = (float) dg;
-            dBeta[ch] = (float) sumDy[ch];
-            scaleDy[ch] = (float) a;
-            if (largeMean) {
-                scaleX[ch] = (float) (b / invStd); // the x-term buffer holds xhat = (x - mean) * invStd
-                shift[ch] = (float) s;
-            } else {
-                scaleX[ch] = (float) b;
-                shift[ch] = (float) (s - b * mean[ch]);
-            }
-        }
-        vector(dGammaView).assign(Nd4j.createFromArray(dGamma));
-        vector(dBetaView).assign(Nd4j.createFromArray(dBeta));
+        BackwardTerms t = BackwardTerms.of(sumDy, sumDyX, mean, var, g, eps, (double) n * planeSize, largeMean);
+        vector(dGammaView).assign(Nd4j.createFromArray(t.dGamma()));
+        vector(dBetaView).assign(Nd4j.createFromArray(t.dBeta()));
 
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
         INDArray dxRows = dx.reshape('c', (long) n * c, planeSize);
-        scaleRows(dyRows, perRow(scaleDy, n), dxRows);
-        scaleRows(largeMean ? xTermRows : xRows, perRow(scaleX, n), xTermRows);
+        scaleRows(dyRows, perRow(t.scaleDy(), n), dxRows);
+        scaleRows(largeMean ? xTermRows : xRows, perRow(t.scaleX(), n), xTermRows);
         dx.addi(xTerm);
-        shiftRowsInPlace(dxRows, perRow(shift, n));
+        shiftRowsInPlace(dxRows, perRow(t.shift(), n));
 
         Gradient grad = new DefaultGradient();
         grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
         grad.setGradientFor(BatchNormalizationParamInitializer.BETA, dBetaView);
         return new Pair<>(grad, dx);
+    }
+
+    /**
+     * Per-channel backprop terms: dL/dx = scaleDy*dy + scaleX*xTerm + shift, with dGamma = sum(dy*xhat) and
+     * dBeta = sum(dy). From dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + b*(x - mean) + s.
+     * The x-term is x itself, or, when {@code xTermIsXhat} (large means: cancellation), xhat = (x - mean)*invStd,
+     * in which case {@code sumDyX} is already sum(dy*xhat).
+     */
+    record BackwardTerms(float[] dGamma, float[] dBeta, float[] scaleDy, float[] scaleX, float[] shift) {
+        static BackwardTerms of(double[] sumDy, double[] sumDyX, float[] mean, float[] var, float[] g, double eps,
+                                double count, boolean xTermIsXhat) {
+            int c = sumDy.length;
+            BackwardTerms t = new BackwardTerms(new float[c], new float[c], new float[c], new float[c], new float[c]);
+            for (int ch = 0; ch < c; ch++) {
+                double invStd = 1.0 / Math.sqrt(var[ch] + eps);
+                double dg = xTermIsXhat ? sumDyX[ch] : (sumDyX[ch] - mean[ch] * sumDy[ch]) * invStd; // sum(dy * xhat)
+                double a = g[ch] * invStd;
+                double b = -g[ch] * invStd * invStd * dg / count;
+                double s = -a * sumDy[ch] / count;
+                t.dGamma[ch] = (float) dg;
+                t.dBeta[ch] = (float) sumDy[ch];
+                t.scaleDy[ch] = (float) a;
+                if (xTermIsXhat) {
+                    t.scaleX[ch] = (float) (b / invStd); // the x-term holds xhat = (x - mean) * invStd
+                    t.shift[ch] = (float) s;
+                } else {
+                    t.scaleX[ch] = (float) b;
+                    t.shift[ch] = (float) (s - b * mean[ch]);
+                }
+            }
+            return t;
+        }
     }
 
     /** out = gamma * (x - mean) / sqrt(var + eps) + beta per channel: one libnd4j (oneDNN) op. */
@@ -226,7 +235,7 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
     }
 
     /** Per-channel totals, in double, of per-row values (row = example * channels + channel). */
-    private static double[] perChannelTotals(float[] perRow, int examples, int channels) {
+    static double[] perChannelTotals(float[] perRow, int examples, int channels) {
         double[] out = new double[channels];
         for (int i = 0; i < examples; i++) {
             for (int ch = 0; ch < channels; ch++) {
@@ -246,13 +255,13 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
     }
 
     /** out[r, :] = rows[r, :] * factors[r]: a legacy scalar op applied per row (contiguous, vectorised). */
-    private static void scaleRows(INDArray rows, INDArray factors, INDArray out) {
+    static void scaleRows(INDArray rows, INDArray factors, INDArray out) {
         ScalarMultiplication op = new ScalarMultiplication(rows, factors, out, 0.0);
         op.setDimension(1);
         Nd4j.exec(op);
     }
 
-    private static void shiftRowsInPlace(INDArray rows, INDArray shifts) {
+    static void shiftRowsInPlace(INDArray rows, INDArray shifts) {
         ScalarAdd op = new ScalarAdd(rows, shifts, rows, 0.0);
         op.setDimension(1);
         Nd4j.exec(op);
@@ -270,7 +279,7 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         return out.toFloatVector();
     }
 
-    private static INDArray contiguous(INDArray a) {
+    static INDArray contiguous(INDArray a) {
         return Shape.hasDefaultStridesForShape(a) && a.ordering() == 'c' ? a : a.dup('c');
     }
 

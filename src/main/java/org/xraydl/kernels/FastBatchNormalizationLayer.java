@@ -15,9 +15,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
-import org.nd4j.linalg.api.ops.impl.scalar.ScalarAdd;
-import org.nd4j.linalg.api.ops.impl.scalar.ScalarMultiplication;
-import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -91,14 +88,14 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     }
 
     private INDArray forward(INDArray x, LayerWorkspaceMgr workspaceMgr) {
-        INDArray in = contiguous(x);
+        INDArray in = FastBatchNormHelper.contiguous(x);
         int n = (int) in.size(0);
         int c = (int) in.size(1);
         long plane = in.size(2) * in.size(3);
         Scratch s = scratch(n, c, plane);
         INDArray rows = in.reshape('c', (long) n * c, plane);
-        double[] sum = perChannelTotals(s.rowDots(rows, s.ones, s.a), n, c);
-        double[] sumSq = perChannelTotals(s.rowDots(rows, rows, s.b), n, c);
+        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, s.ones, s.a), n, c);
+        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, rows, s.b), n, c);
         double count = (double) n * plane;
         float[] m = new float[c];
         float[] v = new float[c];
@@ -125,8 +122,8 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         }
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        scaleRows(rows, s.perRow(s.f1, scale), outRows);
-        shiftRowsInPlace(outRows, s.perRow(s.f2, shift));
+        FastBatchNormHelper.scaleRows(rows, s.perRow(s.f1, scale), outRows);
+        FastBatchNormHelper.shiftRowsInPlace(outRows, s.perRow(s.f2, shift));
         return out;
     }
 
@@ -137,8 +134,8 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         }
         assertInputSet(true);
         org.deeplearning4j.nn.conf.layers.BatchNormalization conf = layerConf();
-        INDArray x = contiguous(input);
-        INDArray dy = contiguous(epsilon.castTo(DataType.FLOAT));
+        INDArray x = FastBatchNormHelper.contiguous(input);
+        INDArray dy = FastBatchNormHelper.contiguous(epsilon.castTo(DataType.FLOAT));
         if (!java.util.Arrays.equals(x.shape(), dy.shape())) {
             throw new IllegalStateException("batch norm " + layerId() + ": gradient shape " + java.util.Arrays.toString(dy.shape())
                     + " differs from the input's " + java.util.Arrays.toString(x.shape()));
@@ -149,44 +146,28 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         Scratch s = scratch(n, c, plane);
         INDArray xRows = x.reshape('c', (long) n * c, plane);
         INDArray dyRows = dy.reshape('c', (long) n * c, plane);
-        double[] sumDy = perChannelTotals(s.rowDots(dyRows, s.ones, s.a), n, c);
-        double[] sumDyX = perChannelTotals(s.rowDots(dyRows, xRows, s.b), n, c);
+        double[] sumDy = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, s.ones, s.a), n, c);
+        double[] sumDyX = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, xRows, s.b), n, c);
         float[] mean = batchMean;
         float[] var = batchVar;
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         double eps = conf.getEps();
-        double count = (double) n * plane;
-        float[] dGamma = new float[c];
-        float[] dBeta = new float[c];
-        float[] scaleDy = new float[c];
-        float[] scaleX = new float[c];
-        float[] shift = new float[c];
-        for (int ch = 0; ch < c; ch++) {
-            // as FastBatchNormHelper: dL/dx = g*invStd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) = a*dy + b*(x - mean) + s
-            double invStd = 1.0 / Math.sqrt(var[ch] + eps);
-            double dg = (sumDyX[ch] - mean[ch] * sumDy[ch]) * invStd; // sum(dy * xhat)
-            double a = g[ch] * invStd;
-            double b = -g[ch] * invStd * invStd * dg / count;
-            double sh = -a * sumDy[ch] / count;
-            dGamma[ch] = (float) dg;
-            dBeta[ch] = (float) sumDy[ch];
-            scaleDy[ch] = (float) a;
-            scaleX[ch] = (float) b;
-            shift[ch] = (float) (sh - b * mean[ch]);
-        }
+        // the per-channel terms of FastBatchNormHelper's backprop (x itself is the x-term here)
+        FastBatchNormHelper.BackwardTerms t = FastBatchNormHelper.BackwardTerms.of(sumDy, sumDyX, mean, var, g, eps,
+                (double) n * plane, false);
         INDArray dGammaView = gradientViews.get(BatchNormalizationParamInitializer.GAMMA);
         INDArray dBetaView = gradientViews.get(BatchNormalizationParamInitializer.BETA);
-        write(dGammaView, dGamma);
-        write(dBetaView, dBeta);
+        write(dGammaView, t.dGamma());
+        write(dBetaView, t.dBeta());
 
         INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
         INDArray xTermRows = xTerm.reshape('c', (long) n * c, plane);
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
         INDArray dxRows = dx.reshape('c', (long) n * c, plane);
-        scaleRows(dyRows, s.perRow(s.f1, scaleDy), dxRows);
-        scaleRows(xRows, s.perRow(s.f2, scaleX), xTermRows);
+        FastBatchNormHelper.scaleRows(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
+        FastBatchNormHelper.scaleRows(xRows, s.perRow(s.f2, t.scaleX()), xTermRows);
         dx.addi(xTerm);
-        shiftRowsInPlace(dxRows, s.perRow(s.f3, shift));
+        FastBatchNormHelper.shiftRowsInPlace(dxRows, s.perRow(s.f3, t.shift()));
 
         Gradient grad = new DefaultGradient();
         grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
@@ -235,34 +216,6 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             write(view, out);
             grad.setGradientFor(BatchNormalizationParamInitializer.GLOBAL_VAR, view);
         }
-    }
-
-    /** out[r, :] = rows[r, :] * factors[r]: a legacy scalar op applied per row (contiguous, vectorised). */
-    private static void scaleRows(INDArray rows, INDArray factors, INDArray out) {
-        ScalarMultiplication op = new ScalarMultiplication(rows, factors, out, 0.0);
-        op.setDimension(1);
-        Nd4j.exec(op);
-    }
-
-    private static void shiftRowsInPlace(INDArray rows, INDArray shifts) {
-        ScalarAdd op = new ScalarAdd(rows, shifts, rows, 0.0);
-        op.setDimension(1);
-        Nd4j.exec(op);
-    }
-
-    /** Per-channel totals, in double, of per-row values (row = example * channels + channel). */
-    private static double[] perChannelTotals(float[] perRow, int examples, int channels) {
-        double[] out = new double[channels];
-        for (int i = 0; i < examples; i++) {
-            for (int ch = 0; ch < channels; ch++) {
-                out[ch] += perRow[i * channels + ch];
-            }
-        }
-        return out;
-    }
-
-    private static INDArray contiguous(INDArray a) {
-        return Shape.hasDefaultStridesForShape(a) && a.ordering() == 'c' ? a : a.dup('c');
     }
 
     /** The values of a per-channel parameter or gradient view, without an ND4J op. */

@@ -322,20 +322,6 @@ class FastBatchNormalizationLayerTest {
         return new org.deeplearning4j.nn.conf.layers.BatchNormalization.Builder().decay(DECAY).useLogStd(useLogStd).build();
     }
 
-    private static DataSet batch() {
-        Nd4j.getRandom().setSeed(5);
-        INDArray x = Nd4j.randn(DataType.FLOAT, 6, 2, 10, 10);
-        INDArray y = Nd4j.zeros(DataType.FLOAT, 6, 2);
-        for (int i = 0; i < 6; i++) {
-            y.putScalar(i, i % 2, 1);
-        }
-        return new DataSet(x, y);
-    }
-
-    private static String layerClasses(ComputationGraph net) {
-        return String.join(",", Arrays.stream(net.getLayers()).map(l -> l.getClass().getSimpleName()).toList());
-    }
-
     /** The graph with only the batch-norm lever on, through the given hooks ("layers" renamed: DL4J's layer + FastBatchNormHelper). */
     private static ComputationGraph engaged(ComputationGraph net, Dl4jHooks hooks, FastLayers.Engaged expected) {
         OTHER_LEVERS.forEach(p -> System.setProperty(p, "false"));
@@ -355,12 +341,12 @@ class FastBatchNormalizationLayerTest {
         ComputationGraph fast = engaged(dl4j.clone(), new Dl4jHooks(Class::getDeclaredField),
                 new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, GRAPH_BN_LAYERS));
         assertEquals("ConvolutionLayer,FastBatchNormalizationLayer,ActivationLayer,ConvolutionLayer,FastBatchNormalizationLayer,"
-                + "ActivationLayer,ConvolutionLayer,FastBatchNormalizationLayer,ActivationLayer,GlobalPoolingLayer,OutputLayer", layerClasses(fast));
+                + "ActivationLayer,ConvolutionLayer,FastBatchNormalizationLayer,ActivationLayer,GlobalPoolingLayer,OutputLayer", KernelTestNets.layerClasses(fast));
         assertEquals("FastBatchNormHelper", fast.getLayer("bn3").getHelper().getClass().getSimpleName());
         assertEquals("MKLDNNBatchNormHelper", dl4j.getLayer("bn3").getHelper().getClass().getSimpleName());
         assertEquals(dl4j.params(), fast.params());
 
-        DataSet data = batch();
+        DataSet data = KernelTestNets.batch();
         for (int i = 0; i < 5; i++) {
             dl4j.fit(data);
             helper.fit(data);
@@ -396,7 +382,7 @@ class FastBatchNormalizationLayerTest {
 
     @Test
     void opCallsPerTrainingStepOfAGraph() {
-        DataSet data = batch();
+        DataSet data = KernelTestNets.batch();
         ComputationGraph dl4j = net(true);
         ComputationGraph helper = engaged(net(true), withoutLayerArray(), new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, 0));
         ComputationGraph fast = engaged(net(true), new Dl4jHooks(Class::getDeclaredField),

@@ -80,20 +80,6 @@ class FastConvolutionLayerTest {
         return net;
     }
 
-    private static DataSet batch() {
-        Nd4j.getRandom().setSeed(5);
-        INDArray x = Nd4j.randn(DataType.FLOAT, 6, 2, 10, 10);
-        INDArray y = Nd4j.zeros(DataType.FLOAT, 6, 2);
-        for (int i = 0; i < 6; i++) {
-            y.putScalar(i, i % 2, 1);
-        }
-        return new DataSet(x, y);
-    }
-
-    private static String layerClasses(ComputationGraph net) {
-        return String.join(",", Arrays.stream(net.getLayers()).map(l -> l.getClass().getSimpleName()).toList());
-    }
-
     /** conv2d calls of one fit step, counted by ND4J's own op profiler. */
     private static long forwardConvolutionsPerStep(ComputationGraph net, DataSet data) {
         Nd4j.getExecutioner().setProfilingMode(OpExecutioner.ProfilingMode.OPERATIONS);
@@ -111,10 +97,10 @@ class FastConvolutionLayerTest {
         ComputationGraph fast = plain.clone();
         assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0), FastLayers.engage(fast));
         assertEquals("FastConvolutionLayer,FastConvolutionLayer,FastConvolutionLayer,GlobalPoolingLayer,OutputLayer",
-                layerClasses(fast));
+                KernelTestNets.layerClasses(fast));
         assertEquals("MKLDNNConvHelper", fast.getLayer("c2").getHelper().getClass().getSimpleName());
 
-        DataSet data = batch();
+        DataSet data = KernelTestNets.batch();
         assertEquals(6, forwardConvolutionsPerStep(plain, data), "DL4J: 3 forward + 3 recomputed in backprop");
         assertEquals(3, forwardConvolutionsPerStep(fast, data), "one forward convolution per layer");
         for (int i = 0; i < 4; i++) {
@@ -132,7 +118,7 @@ class FastConvolutionLayerTest {
         ComputationGraph plain = net(Activation.IDENTITY, 0);
         ComputationGraph fast = plain.clone();
         assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0), FastLayers.engage(fast));
-        DataSet data = batch();
+        DataSet data = KernelTestNets.batch();
         for (int i = 0; i < 3; i++) {
             plain.fit(data);
             fast.fit(data);
@@ -154,6 +140,6 @@ class FastConvolutionLayerTest {
         System.setProperty(FastLayers.FAST_CONV_PROPERTY, "false");
         ComputationGraph off = net(Activation.IDENTITY, 0);
         assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(off));
-        assertEquals("ConvolutionLayer,ConvolutionLayer,ConvolutionLayer,GlobalPoolingLayer,OutputLayer", layerClasses(off));
+        assertEquals("ConvolutionLayer,ConvolutionLayer,ConvolutionLayer,GlobalPoolingLayer,OutputLayer", KernelTestNets.layerClasses(off));
     }
 }
