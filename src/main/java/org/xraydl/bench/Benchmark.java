@@ -5,7 +5,9 @@ import org.deeplearning4j.nn.transferlearning.TransferLearningHelper;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.api.ops.executioner.OpExecutioner;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.profiler.OpProfiler;
 import org.xraydl.Versions;
 import org.xraydl.kernels.FastBatchNormHelper;
 import org.xraydl.kernels.HelperReport;
@@ -54,11 +56,31 @@ public final class Benchmark {
         Map<String, Object> settings = tuning.describe();
         settings.put("layer_helpers_engaged", HelperReport.summary(net));
         settings.put("batch_norm_exact_variance_calls", FastBatchNormHelper.exactVarianceFallbacks());
+        settings.put("nd4j_op_calls_per_iteration", opCallsOfOneIteration(step)); // after the timing: profiling slows ops
         BenchResult r = new BenchResult(ENGINE, backend(), w.model(), w.size(), w.batch(), w.step().id(),
                 ((Number) settings.get("threads")).intValue(), images / seconds, 1000 * seconds / n,
                 median(times) / 1e6, n, images, seconds, t.warmup(), warmupSeconds, buildSeconds, net.numParams(),
                 loadBefore, loadAverage(), settings, null);
         return r;
+    }
+
+    /**
+     * ND4J op calls of one more, untimed iteration, counted by ND4J's own op profiler: each call costs
+     * tens of microseconds of serial overhead besides its compute, so this count explains much of the
+     * gap between small-layer networks here and in PyTorch (docs/benchmark/README.md).
+     */
+    static long opCallsOfOneIteration(Runnable step) {
+        OpExecutioner executioner = Nd4j.getExecutioner();
+        OpExecutioner.ProfilingMode before = executioner.getProfilingMode();
+        executioner.setProfilingMode(OpExecutioner.ProfilingMode.OPERATIONS);
+        OpProfiler.getInstance().reset();
+        try {
+            step.run();
+            return OpProfiler.getInstance().getInvocationsCount();
+        } finally {
+            executioner.setProfilingMode(before);
+            OpProfiler.getInstance().reset();
+        }
     }
 
     /** The work of one iteration on {@code net}; input and labels are made once, outside the timed loop. */

@@ -1,6 +1,7 @@
 package org.xraydl.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.xraydl.cli.Main;
@@ -38,6 +39,22 @@ class BenchmarkCommandTest {
             JsonNode r = ConfigLoader.JSON.readTree(json.toFile());
             assertResult(r, "densenet", 32, 2, step.id());
         }
+    }
+
+    @Test
+    void theFullStepReportsItsNd4jOpCallsAndTheFastBatchNormCutsThem() throws IOException {
+        Path fast = tmp.resolve("fast.json");
+        Path plain = tmp.resolve("plain.json");
+        assertEquals(0, Main.run(concat(TINY, "--step", "full", "--json", fast.toString())));
+        assertEquals(0, Main.run(concat(TINY, "--step", "full", "--fast-batch-norm", "false", "--json", plain.toString())));
+        long withFast = ConfigLoader.JSON.readTree(fast.toFile()).get("settings").get("nd4j_op_calls_per_iteration").asLong();
+        long withDl4j = ConfigLoader.JSON.readTree(plain.toFile()).get("settings").get("nd4j_op_calls_per_iteration").asLong();
+        // DL4J's batch-norm layer with its oneDNN helper makes 18 op calls a training step, FastBatchNormalizationLayer 10
+        long batchNorms = Arrays.stream(BenchNets.build(new Workload("densenet", 32, 2, Step.FULL), 0).getLayers())
+                .filter(l -> l instanceof BatchNormalization).count();
+        assertTrue(batchNorms > 0);
+        assertTrue(withFast > 0, "op calls " + withFast);
+        assertTrue(withDl4j - withFast >= 8L * batchNorms, withDl4j + " vs " + withFast + " with " + batchNorms + " batch norms");
     }
 
     @Test
