@@ -43,8 +43,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * Everything else (inference mode, NHWC, rank 2, other data types) goes to DL4J's helper. The
  * layer, its parameters and the saved model are unchanged: only the layer's helper object differs.
  * Where {@link FastLayers} also replaces the layer by a {@link FastBatchNormalizationLayer}, that layer
- * does this same arithmetic itself in training (with fewer ND4J op calls), and this helper runs only
- * inference and the large-mean case below.
+ * does this same arithmetic itself in training and inference (with fewer ND4J op calls), and this helper
+ * runs only the large-mean cases (a training batch's, below, or an inference call's global statistics).
  * {@code var = E[x^2] - E[x]^2} and x*scale - mean*scale lose precision when the mean dwarfs the
  * spread: if a channel has mean^2 > {@value #MAX_MEAN2_OVER_VAR} x variance, that call uses the
  * exact two-pass variance and the {@code batchnorm} op, which subtracts the mean first (counted in

@@ -18,9 +18,9 @@ import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * DL4J's {@link BatchNormalization} layer with its training step done in as few ND4J op calls as
- * possible. Each op call costs tens of microseconds of serial Java/JNI overhead besides its compute,
- * and DL4J's layer plus a {@link FastBatchNormHelper} made ~29 of them per layer and training step,
+ * DL4J's {@link BatchNormalization} layer with its training step and its inference forward pass done in
+ * as few ND4J op calls as possible. Each op call costs tens of microseconds of serial Java/JNI overhead
+ * besides its compute, and DL4J's layer plus a {@link FastBatchNormHelper} made ~29 of them per layer and training step,
  * most on tiny per-channel vectors (the global mean and log10-std "gradients", reading gamma and the
  * batch statistics back, assigning gradient views). Here, for training mode, NCHW, float, rank 4:
  * <ul>
@@ -40,10 +40,21 @@ import org.nd4j.linalg.factory.Nd4j;
  * updater subtracts from the parameter). One extra float array, as large as the largest batch-norm
  * input, holds the ones (shared by every layer of the process).
  *
- * <p>Anything else runs DL4J's code unchanged (super calls): inference, NHWC, other data types,
- * lockGammaBeta, a layer without a {@link FastBatchNormHelper}, and a batch whose mean dwarfs its spread
- * (the helper's exact two-pass fallback). The configuration and parameters are DL4J's: saved models are
- * the same.
+ * <p>Inference ({@code activate(false)}: validation, evaluation, prediction, serving, Grad-CAM), same
+ * conditions: y = x*scale + shift as the two per-row scalar ops, 2 op calls per layer (DL4J's layer: 4,
+ * among them oneDNN's {@code batchnorm} op, 3-4x slower on NCHW than the two row passes). scale =
+ * gamma / sqrt(var + eps) and shift = beta - mean*scale per channel in double from the global mean and
+ * variance; with the log10 std, the variance is formed as DL4J M2.1's {@code preOutput} forms it before
+ * its helper call ({@code pow(10, log10std)}, squared, both rounded to float). DL4J's {@code activate}
+ * applies no activation function here, and the output is an {@code ACTIVATIONS} workspace array as in
+ * DL4J's helper. Float rounding differs from oneDNN's (~1e-7 relative, tested).
+ *
+ * <p>Anything else runs DL4J's code unchanged (super calls): NHWC, other data types, lockGammaBeta, a
+ * layer without a {@link FastBatchNormHelper}, a training batch whose mean dwarfs its spread (the
+ * helper's exact two-pass fallback), and an inference call where a channel's global mean^2 exceeds
+ * {@value FastBatchNormHelper#MAX_MEAN2_OVER_VAR} x its global variance (x*scale - mean*scale would
+ * cancel; DL4J's {@code batchnorm} op subtracts the mean first). The configuration and parameters are
+ * DL4J's: saved models are the same.
  */
 public final class FastBatchNormalizationLayer extends BatchNormalization {
     /** Ones for the row sums, shared by all layers; only ever replaced by a larger buffer. */
@@ -54,6 +65,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private float[] batchMean;
     private float[] batchVar;
     private Scratch scratch;
+    private RowFactors inferenceFactors;
 
     public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -74,17 +86,71 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
 
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
-        if (!training || !handlesCall(input)) {
-            if (training) {
-                fastForward = false;
-            }
-            return super.activate(training, workspaceMgr);
+        if (!training) {
+            // DL4J's activate(false) is assertInputSet(false) and preOutput(input, TEST): no activation function
+            INDArray out = handlesCall(input) ? inference(input, workspaceMgr) : null;
+            // null: not handled here, or a global mean that dwarfs the global spread
+            return out != null ? out : super.activate(false, workspaceMgr);
+        }
+        if (!handlesCall(input)) {
+            fastForward = false;
+            return super.activate(true, workspaceMgr);
         }
         assertInputSet(false);
         INDArray out = forward(input, workspaceMgr);
         fastForward = out != null;
         // null: a channel's mean dwarfs its spread, DL4J's layer with the helper's exact variance
         return out != null ? out : super.activate(true, workspaceMgr);
+    }
+
+    /**
+     * Inference with the global statistics: y = x*scale + shift per channel as two per-row ops, the per-channel
+     * factors in double from the parameters, the variance from the log10 std as DL4J M2.1's {@code preOutput}
+     * forms it before calling its helper ({@code pow(10, log10std)} in float, squared in float), eps added to it
+     * as in the helper's {@code batchnorm} op. Null if a channel's global mean^2 exceeds
+     * {@value FastBatchNormHelper#MAX_MEAN2_OVER_VAR} x its global variance (x*scale - mean*scale would cancel).
+     */
+    private INDArray inference(INDArray x, LayerWorkspaceMgr workspaceMgr) {
+        assertInputSet(false);
+        org.deeplearning4j.nn.conf.layers.BatchNormalization conf = layerConf();
+        INDArray in = FastBatchNormHelper.contiguous(x);
+        int n = (int) in.size(0);
+        int c = (int) in.size(1);
+        long plane = in.size(2) * in.size(3);
+        float[] m = read(getParam(BatchNormalizationParamInitializer.GLOBAL_MEAN), c);
+        float[] v;
+        if (conf.isUseLogStd()) {
+            v = read(getParam(BatchNormalizationParamInitializer.GLOBAL_LOG_STD), c);
+            for (int ch = 0; ch < c; ch++) {
+                float std = (float) Math.pow(10.0, v[ch]); // Transforms.pow(valueArrayOf(10), log10std)
+                v[ch] = std * std;                          // var.muli(var)
+            }
+        } else {
+            v = read(getParam(BatchNormalizationParamInitializer.GLOBAL_VAR), c);
+        }
+        for (int ch = 0; ch < c; ch++) {
+            double mu = m[ch];
+            if (!(mu * mu <= FastBatchNormHelper.MAX_MEAN2_OVER_VAR * v[ch])) {
+                return null;
+            }
+        }
+        double eps = conf.getEps();
+        float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
+        float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
+        float[] scale = new float[c];
+        float[] shift = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            double sc = g[ch] / Math.sqrt((double) v[ch] + eps);
+            scale[ch] = (float) sc;
+            shift[ch] = (float) (b[ch] - m[ch] * sc);
+        }
+        RowFactors f = inferenceFactors(n, c);
+        INDArray rows = in.reshape('c', (long) n * c, plane);
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
+        INDArray outRows = out.reshape('c', (long) n * c, plane);
+        FastBatchNormHelper.scaleRows(rows, f.perRow(f.scale, scale), outRows);
+        FastBatchNormHelper.shiftRowsInPlace(outRows, f.perRow(f.shift, shift));
+        return out;
     }
 
     private INDArray forward(INDArray x, LayerWorkspaceMgr workspaceMgr) {
@@ -272,6 +338,42 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             scratch.ones = ones((long) examples * channels, plane);
         }
         return scratch;
+    }
+
+    private RowFactors inferenceFactors(int examples, int channels) {
+        if (inferenceFactors == null || inferenceFactors.examples != examples || inferenceFactors.channels != channels) {
+            inferenceFactors = new RowFactors(examples, channels);
+        }
+        return inferenceFactors;
+    }
+
+    /** Inference's per-row scale and shift arrays, reused from call to call (outside any workspace; no ones). */
+    private static final class RowFactors {
+        final int examples;
+        final int channels;
+        final INDArray scale;
+        final INDArray shift;
+        final float[] perRow;
+
+        RowFactors(int examples, int channels) {
+            this.examples = examples;
+            this.channels = channels;
+            int rows = examples * channels;
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                scale = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                shift = Nd4j.createUninitialized(DataType.FLOAT, rows);
+            }
+            perRow = new float[rows];
+        }
+
+        /** The per-channel values repeated for each example, written into {@code target}. */
+        INDArray perRow(INDArray target, float[] perChannel) {
+            for (int i = 0; i < examples; i++) {
+                System.arraycopy(perChannel, 0, perRow, i * channels, channels);
+            }
+            ((FloatIndexer) target.data().indexer()).put(0, perRow);
+            return target;
+        }
     }
 
     /** Per-layer arrays reused from call to call (outside any workspace): no native allocation per step. */

@@ -36,6 +36,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,7 +46,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * oneDNN helper (the {@code xraydl.fastBatchNorm=false} path) and with {@link FastBatchNormHelper}:
  * the same activations, epsilon, gamma/beta gradients and global mean / variance / log10-std
  * "gradients", also against a double-precision reference; the same training (Adam) in a small graph;
- * 10 ND4J op calls per layer and training step; DL4J's code for inference, NHWC and large means.
+ * 10 ND4J op calls per layer and training step; in inference the same output from the global statistics
+ * in 2 op calls; DL4J's code for NHWC and large (batch or global) means.
  */
 class FastBatchNormalizationLayerTest {
     private static final int N = FastBatchNormHelperTest.N;
@@ -250,14 +252,115 @@ class FastBatchNormalizationLayerTest {
         return n;
     }
 
+    // ---------------------------------------------------------------- inference
+
+    /**
+     * Parameters after three training steps of DL4J's own layer (oneDNN helper) on shifted inputs: the global
+     * statistics "gradients" subtracted as DL4J's no-op updater does, gamma and beta moved by plain SGD.
+     */
+    private static INDArray trainedParams(boolean useLogStd) {
+        BatchNormalization l = layer(Kind.DL4J_HELPER, useLogStd, CNN2DFormat.NCHW, params(useLogStd));
+        for (int i = 0; i < 3; i++) {
+            l.setInput(input(0.4 * i - 0.3), NO_WS);
+            l.activate(true, NO_WS);
+            Gradient g = l.backpropGradient(gradient(), NO_WS).getFirst();
+            for (Map.Entry<String, INDArray> e : g.gradientForVariable().entrySet()) {
+                boolean stat = e.getKey().equals("mean") || e.getKey().equals("var") || e.getKey().equals("log10stdev");
+                l.getParam(e.getKey()).subi(stat ? e.getValue() : e.getValue().mul(0.5));
+            }
+        }
+        return l.params().dup();
+    }
+
+    private static float[] part(INDArray params, int index) {
+        return params.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+                org.nd4j.linalg.indexing.NDArrayIndex.interval(index * C, (index + 1) * C)).toFloatVector();
+    }
+
+    /** y = gamma * (x - mean) / sqrt(var + eps) + beta in double, var = 10^(2 log10std) with the log-std form. */
+    private static double[] inferenceReference(INDArray params, boolean useLogStd, INDArray x) {
+        float[] g = part(params, 0);
+        float[] b = part(params, 1);
+        float[] mean = part(params, 2);
+        float[] last = part(params, 3);
+        float[] in = x.dup('c').data().asFloat();
+        double[] out = new double[in.length];
+        long plane = (long) H * W;
+        for (int i = 0; i < in.length; i++) {
+            int c = (int) ((i / plane) % C);
+            double var = useLogStd ? Math.pow(10.0, 2.0 * last[c]) : last[c];
+            out[i] = g[c] * (in[i] - mean[c]) / Math.sqrt(var + EPS) + b[c];
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "useLogStd {0}")
+    @ValueSource(booleans = {true, false})
+    void inferenceMatchesDl4jsLayerAndADoublePrecisionReference(boolean useLogStd) {
+        INDArray params = trainedParams(useLogStd);
+        INDArray initial = params(useLogStd);
+        assertNotEquals(part(initial, 2)[0], part(params, 2)[0], "the global mean moved");
+        assertNotEquals(part(initial, 3)[0], part(params, 3)[0], "the global variance / log10 std moved");
+        INDArray x = input(0.5);
+        INDArray fast = step(layer(Kind.FAST_LAYER, useLogStd, CNN2DFormat.NCHW, params), x, null, false).out();
+        INDArray dl4j = step(layer(Kind.DL4J_HELPER, useLogStd, CNN2DFormat.NCHW, params), x, null, false).out();
+        INDArray helper = step(layer(Kind.FAST_HELPER, useLogStd, CNN2DFormat.NCHW, params), x, null, false).out();
+        double[] ref = inferenceReference(params, useLogStd, x);
+        double vsRef = FastBatchNormHelperTest.maxRelErr(fast.data().asFloat(), ref);
+        double dl4jVsRef = FastBatchNormHelperTest.maxRelErr(dl4j.data().asFloat(), ref);
+        double vsDl4j = maxRelDiff(dl4j, fast);
+        double vsHelper = maxRelDiff(helper, fast);
+        System.out.printf("[batch-norm layer, inference, logStd %s] rel. diff vs double %.2e (DL4J+oneDNN vs double %.2e),"
+                + " vs DL4J+oneDNN %.2e, vs DL4J+FastBatchNormHelper %.2e%n", useLogStd, vsRef, dl4jVsRef, vsDl4j, vsHelper);
+        assertTrue(vsRef <= 1e-5, "vs double reference: " + vsRef);
+        assertTrue(vsDl4j <= 1e-5, "vs DL4J with its oneDNN helper: " + vsDl4j);
+        assertTrue(vsHelper <= 1e-5, "vs DL4J with FastBatchNormHelper: " + vsHelper);
+    }
+
+    /** ND4J op calls of one inference-mode forward pass of a stand-alone layer (after a warm-up pass). */
+    private static long layerOpCallsPerInference(Kind kind, INDArray params) {
+        INDArray x = input(0.5);
+        BatchNormalization l = layer(kind, true, CNN2DFormat.NCHW, params);
+        Runnable forward = () -> {
+            l.setInput(x, NO_WS);
+            l.activate(false, NO_WS);
+        };
+        forward.run(); // warm-up: per-layer arrays
+        return opCalls(forward);
+    }
+
     @Test
-    void inferenceNhwcAndLargeMeansRunDl4jsCode() {
+    void twoOpCallsPerInferenceForward() {
+        INDArray params = trainedParams(true);
+        long fastOps = layerOpCallsPerInference(Kind.FAST_LAYER, params);
+        long helperOps = layerOpCallsPerInference(Kind.FAST_HELPER, params);
+        long dl4jOps = layerOpCallsPerInference(Kind.DL4J_HELPER, params);
+        System.out.printf("[batch-norm layer] op calls per inference forward: fast layer %d, DL4J layer + FastBatchNormHelper %d,"
+                + " DL4J layer + oneDNN helper %d%n", fastOps, helperOps, dl4jOps);
+        assertEquals(2, fastOps, "fast layer: per-row scale and per-row shift");
+        assertTrue(dl4jOps > fastOps, "DL4J's layer with its oneDNN helper: " + dl4jOps);
+    }
+
+    @Test
+    void inferenceWithALargeGlobalMeanRunsDl4jsCode() {
+        INDArray params = trainedParams(true);
+        // global mean 30 for one channel, global variance ~1: mean^2 / var >> MAX_MEAN2_OVER_VAR
+        params.putScalar(0, 2 * C + 1, 30f);
+        INDArray x = input(30);
+        INDArray fast = step(layer(Kind.FAST_LAYER, true, CNN2DFormat.NCHW, params), x, null, false).out();
+        INDArray viaDl4j = step(layer(Kind.FAST_HELPER, true, CNN2DFormat.NCHW, params), x, null, false).out();
+        assertArrayEquals(viaDl4j.data().asFloat(), fast.data().asFloat(), "DL4J's values, bit for bit");
+        long fastOps = layerOpCallsPerInference(Kind.FAST_LAYER, params);
+        long dl4jOps = layerOpCallsPerInference(Kind.FAST_HELPER, params);
+        System.out.printf("[batch-norm layer] large global mean: inference op calls fast layer %d, DL4J layer %d%n", fastOps, dl4jOps);
+        assertEquals(dl4jOps, fastOps, "DL4J's op calls");
+    }
+
+    @Test
+    void nhwcAndLargeMeansRunDl4jsCode() {
         INDArray params = params(true);
         INDArray x = input(0.5);
         INDArray dy = gradient();
-        // inference: DL4J's code path, bit for bit
-        assertEquals(step(layer(Kind.FAST_HELPER, true, CNN2DFormat.NCHW, params), x, dy, false).out(),
-                step(layer(Kind.FAST_LAYER, true, CNN2DFormat.NCHW, params), x, dy, false).out());
 
         // NHWC: never replaced by FastLayers, and a replacement would still run DL4J's code
         INDArray nhwc = x.permute(0, 2, 3, 1).dup('c');
