@@ -2,8 +2,9 @@
 # Executes every notebook headless, as CI does: set-up (notebooks/setup.sh), compile, a small real
 # training run (plus a 2-worker one for the speed notebook) into target/notebook-run/, then
 # `jupyter nbconvert --execute` of each notebooks/NN-*.ipynb into notebooks/executed/.
-# A kernel that fails to start is retried (NB_KERNEL_ATTEMPTS, default 4 = 1 + 3 retries); a cell
-# error fails at once. Finally every executed notebook must hold at least the number of PNG images
+# A kernel that fails to start is retried (NB_KERNEL_ATTEMPTS, default 8 = 1 + 7 retries, 45 s each:
+# rapaio's kernel sometimes never answers kernel_info, 3 of 7 and 4 of 8 starts in two CI runs of
+# 2026-12-02, while a healthy start answers in 2-4 s); a cell error fails at once. Finally every executed notebook must hold at least the number of PNG images
 # its metadata asks for (xraydl.min_images), every image must be a complete PNG (strict base64,
 # PNG signature first, IEND chunk last) and there must be no error output.
 #
@@ -20,7 +21,7 @@ say() { echo "[notebooks $(( $(date +%s) - start )) s] $*"; }
 OUT="$ROOT/target/notebook-run"
 RUNS="$OUT/runs"
 EXECUTED="$ROOT/notebooks/executed"
-ATTEMPTS="${NB_KERNEL_ATTEMPTS:-4}"
+ATTEMPTS="${NB_KERNEL_ATTEMPTS:-8}"
 JUPYTER=/usr/bin/jupyter
 
 say "set-up"
@@ -72,7 +73,7 @@ execute() {
   for attempt in $(seq 1 "$ATTEMPTS"); do
     t0=$(date +%s)
     if "$JUPYTER" nbconvert --to notebook --execute \
-        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.startup_timeout=120 \
+        --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.startup_timeout=45 \
         --ExecutePreprocessor.kernel_manager_class=xraydl_kernel.AsyncReadyKernelManager \
         --output-dir "$EXECUTED" "$nb" > "$log" 2>&1; then
       say "$name: executed in $(( $(date +%s) - t0 )) s (kernel start attempt $attempt)"

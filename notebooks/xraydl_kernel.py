@@ -18,7 +18,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.ioloop import IOLoopKernelManager
 
 TIMEOUT_S = float(os.environ.get("XRAYDL_KERNEL_READY_TIMEOUT", "90"))
-GRACE_S = float(os.environ.get("XRAYDL_KERNEL_READY_GRACE", "2"))
+GRACE_S = float(os.environ.get("XRAYDL_KERNEL_READY_GRACE", "5"))
 
 
 def _listening(port: int) -> bool:
