@@ -135,16 +135,10 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         // two per-row scalar passes over the [N*C, H*W] view, several times faster than the batchnorm op
         float[] g = vector(gamma).toFloatVector();
         float[] b = vector(beta).toFloatVector();
-        float[] scale = new float[c];
-        float[] shift = new float[c];
-        for (int ch = 0; ch < c; ch++) {
-            double sc = g[ch] / Math.sqrt(v[ch] + eps);
-            scale[ch] = (float) sc;
-            shift[ch] = (float) (b[ch] - m[ch] * sc);
-        }
+        ForwardTerms t = ForwardTerms.of(g, b, m, v, eps);
         INDArray outRows = out.reshape('c', (long) n * c, planeSize);
-        scaleRows(rows, perRow(scale, n), outRows);
-        shiftRowsInPlace(outRows, perRow(shift, n));
+        scaleRows(rows, perRow(t.scale(), n), outRows);
+        shiftRowsInPlace(outRows, perRow(t.shift(), n));
         return out;
     }
 
@@ -190,6 +184,20 @@ public final class FastBatchNormHelper implements BatchNormalizationHelper {
         grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
         grad.setGradientFor(BatchNormalizationParamInitializer.BETA, dBetaView);
         return new Pair<>(grad, dx);
+    }
+
+    /** Per-channel y = x*scale + shift with scale = gamma/sqrt(var + eps), shift = beta - mean*scale (in double, stored as float). */
+    record ForwardTerms(float[] scale, float[] shift) {
+        static ForwardTerms of(float[] gamma, float[] beta, float[] mean, float[] var, double eps) {
+            int c = gamma.length;
+            ForwardTerms t = new ForwardTerms(new float[c], new float[c]);
+            for (int ch = 0; ch < c; ch++) {
+                double sc = gamma[ch] / Math.sqrt(var[ch] + eps);
+                t.scale[ch] = (float) sc;
+                t.shift[ch] = (float) (beta[ch] - mean[ch] * sc);
+            }
+            return t;
+        }
     }
 
     /**

@@ -137,19 +137,13 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         double eps = conf.getEps();
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
-        float[] scale = new float[c];
-        float[] shift = new float[c];
-        for (int ch = 0; ch < c; ch++) {
-            double sc = g[ch] / Math.sqrt((double) v[ch] + eps);
-            scale[ch] = (float) sc;
-            shift[ch] = (float) (b[ch] - m[ch] * sc);
-        }
+        FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
         RowFactors f = inferenceFactors(n, c);
         INDArray rows = in.reshape('c', (long) n * c, plane);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        FastBatchNormHelper.scaleRows(rows, f.perRow(f.scale, scale), outRows);
-        FastBatchNormHelper.shiftRowsInPlace(outRows, f.perRow(f.shift, shift));
+        FastBatchNormHelper.scaleRows(rows, f.perRow(f.scale, t.scale()), outRows);
+        FastBatchNormHelper.shiftRowsInPlace(outRows, f.perRow(f.shift, t.shift()));
         return out;
     }
 
@@ -179,17 +173,11 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         double eps = layerConf().getEps();
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
-        float[] scale = new float[c];
-        float[] shift = new float[c];
-        for (int ch = 0; ch < c; ch++) {
-            double sc = g[ch] / Math.sqrt(v[ch] + eps);
-            scale[ch] = (float) sc;
-            shift[ch] = (float) (b[ch] - m[ch] * sc);
-        }
+        FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        FastBatchNormHelper.scaleRows(rows, s.perRow(s.f1, scale), outRows);
-        FastBatchNormHelper.shiftRowsInPlace(outRows, s.perRow(s.f2, shift));
+        FastBatchNormHelper.scaleRows(rows, s.perRow(s.f1, t.scale()), outRows);
+        FastBatchNormHelper.shiftRowsInPlace(outRows, s.perRow(s.f2, t.shift()));
         return out;
     }
 
