@@ -23,7 +23,12 @@ public class Main implements Runnable {
         // Before anything creates an ObjectInputStream: the JDK accepts a filter factory only then.
         DeserializationGuard.install();
         // The resident-memory ceiling (JavaCPP's per-allocation check is off in .mvn/jvm.config: it cost ~6 % of a step).
-        MemoryGuard.startForProcess();
+        try {
+            MemoryGuard.startForProcess();
+        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes: one line, like every other user error
+            System.err.println("error: " + e.getMessage());
+            return 2;
+        }
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             Throwable t = ex;

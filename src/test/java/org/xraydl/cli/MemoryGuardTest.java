@@ -65,4 +65,26 @@ class MemoryGuardTest {
         UserError e = assertThrows(UserError.class, () -> MemoryGuard.limitFromProperty("lots", 10_000));
         assertTrue(e.getMessage().contains(MemoryGuard.LIMIT_PROPERTY) && e.getMessage().contains("20g"), e.getMessage());
     }
+
+    @Test
+    void aBadLimitPropertyIsOneLineAndExitStatusTwo() {
+        String before = System.getProperty(MemoryGuard.LIMIT_PROPERTY);
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setProperty(MemoryGuard.LIMIT_PROPERTY, "lots");
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertEquals(2, Main.run("--version"));
+        } finally {
+            System.setErr(err);
+            if (before == null) {
+                System.clearProperty(MemoryGuard.LIMIT_PROPERTY);
+            } else {
+                System.setProperty(MemoryGuard.LIMIT_PROPERTY, before);
+            }
+        }
+        String out = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(1, out.lines().count(), out);
+        assertTrue(out.startsWith("error: -D" + MemoryGuard.LIMIT_PROPERTY + "=lots is not a size"), out);
+    }
 }
