@@ -1,6 +1,7 @@
 package org.xraydl.cli;
 
 import org.xraydl.UserError;
+import org.xraydl.kernels.PoolingKernel;
 import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -25,7 +26,9 @@ public class Main implements Runnable {
         // The resident-memory ceiling (JavaCPP's per-allocation check is off in .mvn/jvm.config: it cost ~6 % of a step).
         try {
             MemoryGuard.startForProcess();
-        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes: one line, like every other user error
+            // checked here too, not only when the first pooling layer is built: a bad value stops before any work
+            PoolingKernel.parseProperty(System.getProperty(PoolingKernel.PROPERTY));
+        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes or -Dxraydl.poolingKernel: one line, like every other user error
             System.err.println("error: " + e.getMessage());
             return 2;
         }

@@ -18,23 +18,39 @@ import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * DL4J's {@link SubsamplingLayer} for 2-D max and average pooling on NCHW float data, running
- * libnd4j's own pooling kernels instead of oneDNN's. For plain (NCHW) memory oneDNN only has its
- * reference-style {@code nchw_pooling}, 5-7x slower than libnd4j's kernel for the stem's 3x3/2 max
- * pool forward and 1.5-3x for DenseNet's 2x2 average pools. DL4J calls the op directly in its forward
- * pass (there is no helper hook), so the op is the same ({@code maxpool2d}/{@code avgpool2d} and their
- * {@code _bp}), with the same arguments as DL4J's own code, run through an op context that does not
- * allow platform helpers. The layer configuration and the saved model are unchanged. Other pooling
- * types, NHWC and non-float data run DL4J's code.
+ * DL4J's {@link SubsamplingLayer} for 2-D max and average pooling on NCHW float data, running the
+ * pooling op through an op context that chooses the native kernel: oneDNN's or libnd4j's own, as
+ * {@link PoolingKernel#forProcess()} decides for this machine. The faster one depends on the CPU: for
+ * plain (NCHW) memory the oneDNN in nd4j-native 1.0.0-M2.1 has a JIT kernel only from AVX-512
+ * ({@code avx512_core}) up, 3-7x faster than libnd4j's; below that it falls back to its reference-style
+ * {@code simple_nchw} pooling, 5-7x slower than libnd4j's (stem 3x3/2 max pool; 1.5-3x for DenseNet's 2x2
+ * average pools). DL4J's own layer always takes oneDNN when the build has it. DL4J calls the op directly
+ * in its forward pass (there is no helper hook), so the op is the same ({@code maxpool2d}/{@code avgpool2d}
+ * and their {@code _bp}), with the same arguments as DL4J's own code. The layer configuration and the
+ * saved model are unchanged. Other pooling types, the legacy average divisor, NHWC and non-float data run
+ * DL4J's code.
  */
 public final class FastPoolingLayer extends SubsamplingLayer {
 
     /** One op context per direction, reused like DL4J's own helpers do (a layer runs on one thread). */
     private OpContext forwardContext;
     private OpContext backpropContext;
+    private final PoolingKernel kernel;
 
+    /** With the process-wide kernel ({@link PoolingKernel#forProcess()}). */
     public FastPoolingLayer(NeuralNetConfiguration conf, DataType dataType) {
+        this(conf, dataType, PoolingKernel.forProcess());
+    }
+
+    /** With the given kernel (tests). */
+    FastPoolingLayer(NeuralNetConfiguration conf, DataType dataType, PoolingKernel kernel) {
         super(conf, dataType);
+        this.kernel = kernel;
+    }
+
+    /** The native kernel this layer runs where it does not hand over to DL4J's code. */
+    public PoolingKernel kernel() {
+        return kernel;
     }
 
     /**
@@ -81,7 +97,7 @@ public final class FastPoolingLayer extends SubsamplingLayer {
         if (forwardContext == null) {
             forwardContext = Nd4j.getExecutioner().buildContext();
         }
-        run(forwardContext, opName(false), iArgs, output, input);
+        run(forwardContext, kernel, opName(false), iArgs, output, input);
         return output;
     }
 
@@ -101,13 +117,13 @@ public final class FastPoolingLayer extends SubsamplingLayer {
         if (backpropContext == null) {
             backpropContext = Nd4j.getExecutioner().buildContext();
         }
-        run(backpropContext, opName(true), args(pad), epsAtInput, input, epsilon);
+        run(backpropContext, kernel, opName(true), args(pad), epsAtInput, input, epsilon);
         return new Pair<>(new DefaultGradient(), epsAtInput);
     }
 
-    private static void run(OpContext ctx, String op, int[] iArgs, INDArray out, INDArray... inputs) {
+    private static void run(OpContext ctx, PoolingKernel kernel, String op, int[] iArgs, INDArray out, INDArray... inputs) {
         try {
-            ctx.allowHelpers(false); // libnd4j's own kernel, not the oneDNN platform implementation
+            ctx.allowHelpers(kernel.allowsHelpers()); // true: the op's oneDNN platform implementation; false: libnd4j's own
             ctx.setIArguments(java.util.Arrays.stream(iArgs).asLongStream().toArray());
             for (int i = 0; i < inputs.length; i++) {
                 ctx.setInputArray(i, inputs[i]);
