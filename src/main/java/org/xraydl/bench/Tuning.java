@@ -7,6 +7,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
 import org.xraydl.kernels.FastLayers;
 import org.xraydl.kernels.NativeHelpers;
+import org.xraydl.kernels.PoolingKernel;
 
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -24,7 +25,8 @@ import java.util.Map;
  * @param fastBatchNorm the pipeline's {@link org.xraydl.kernels.FastBatchNormHelper} and {@link org.xraydl.kernels.FastBatchNormalizationLayer} (true) or DL4J's own
  *                  batch-norm layer with its oneDNN helper (false); only with the helpers on
  * @param fastRelu  the pipeline's {@link org.xraydl.kernels.FastReluLayer} (true) or DL4J's ActivationLayer code (false)
- * @param fastPooling the pipeline's {@link org.xraydl.kernels.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false)
+ * @param fastPooling the pipeline's {@link org.xraydl.kernels.FastPoolingLayer} (true) or DL4J's SubsamplingLayer code (false);
+ *                  {@link #describe()} records the native kernel it runs as {@code pooling_kernel} ({@link PoolingKernel})
  * @param fastConv  the pipeline's {@link org.xraydl.kernels.FastConvolutionLayer} (true) or DL4J's ConvolutionLayer code (false)
  */
 public record Tuning(String workspace, String cache, boolean helpers, int threads, boolean fastBatchNorm, boolean fastRelu,
@@ -81,6 +83,8 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("fast_batch_norm", fastBatchNorm);
         m.put("fast_relu", fastRelu);
         m.put("fast_pooling", fastPooling);
+        // the native kernel FastPoolingLayer runs on this machine (PoolingKernel: oneDNN with AVX-512, else libnd4j)
+        m.put("pooling_kernel", fastPooling ? PoolingKernel.forProcess().id() : "dl4j");
         m.put("fast_conv", fastConv);
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));

@@ -123,7 +123,9 @@ public final class FastPoolingLayer extends SubsamplingLayer {
 
     private static void run(OpContext ctx, PoolingKernel kernel, String op, int[] iArgs, INDArray out, INDArray... inputs) {
         try {
-            ctx.allowHelpers(kernel.allowsHelpers()); // true: the op's oneDNN platform implementation; false: libnd4j's own
+            // true: the op's oneDNN platform implementation; false: libnd4j's own. A process-wide
+            // Nd4j.getEnvironment().allowHelpers(false) still wins (libnd4j's kernel then, whatever the context says).
+            ctx.allowHelpers(kernel.allowsHelpers());
             ctx.setIArguments(java.util.Arrays.stream(iArgs).asLongStream().toArray());
             for (int i = 0; i < inputs.length; i++) {
                 ctx.setInputArray(i, inputs[i]);

@@ -19,8 +19,9 @@ public final class HelperReport {
         for (Layer l : net.getLayers()) {
             Layer inner = FastLayers.insideFrozen(l);
             LayerHelper h = inner.getHelper();
-            // FastPoolingLayer keeps DL4J's helper object but runs libnd4j's kernels itself
-            String helper = inner instanceof FastPoolingLayer ? "libnd4j kernels"
+            // FastPoolingLayer keeps DL4J's helper object but runs the op itself, on the kernel it was given
+            // ("oneDNN kernels" or "libnd4j kernels", see PoolingKernel)
+            String helper = inner instanceof FastPoolingLayer p ? p.kernel().label()
                     : h == null ? "none" : h.getClass().getSimpleName();
             counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
         }

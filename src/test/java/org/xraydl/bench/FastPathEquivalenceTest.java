@@ -20,6 +20,7 @@ import org.xraydl.model.DenseNetSpec;
 import org.xraydl.kernels.FastLayers;
 import org.xraydl.model.HeadSpec;
 import org.xraydl.kernels.HelperReport;
+import org.xraydl.kernels.PoolingKernel;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.kernels.NativeHelpers;
 
@@ -102,6 +103,7 @@ class FastPathEquivalenceTest {
         assertEquals("FastBatchNormHelper x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
+        assertEquals(PoolingKernel.forProcess().label() + " x" + count(plain, "SubsamplingLayer"), f.get("FastPoolingLayer"), f.toString());
         assertEquals(plain.params(), fast.params());
     }
 
