@@ -22,9 +22,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * pooling op through an op context that chooses the native kernel: oneDNN's or libnd4j's own, as
  * {@link PoolingKernel#forProcess()} decides for this machine. The faster one depends on the CPU: for
  * plain (NCHW) memory the oneDNN in nd4j-native 1.0.0-M2.1 has a JIT kernel only from AVX-512
- * ({@code avx512_core}) up, 3-7x faster than libnd4j's; below that it falls back to its reference-style
- * {@code simple_nchw} pooling, 5-7x slower than libnd4j's (stem 3x3/2 max pool; 1.5-3x for DenseNet's 2x2
- * average pools). DL4J's own layer always takes oneDNN when the build has it. DL4J calls the op directly
+ * ({@code avx512_core}) up, 2-6x faster than libnd4j's; below that it falls back to its reference-style
+ * {@code simple_nchw} pooling, ~6x slower than libnd4j's for a max pool's forward pass and 2-2.4x for its
+ * backprop (numbers in {@link PoolingKernel}). DL4J's own layer always takes oneDNN when the build has it. DL4J calls the op directly
  * in its forward pass (there is no helper hook), so the op is the same ({@code maxpool2d}/{@code avgpool2d}
  * and their {@code _bp}), with the same arguments as DL4J's own code. The layer configuration and the
  * saved model are unchanged. Other pooling types, the legacy average divisor, NHWC and non-float data run

@@ -18,10 +18,17 @@ import java.util.stream.Stream;
  * libnd4j's own. Which one is faster depends on the CPU. The oneDNN bundled with nd4j-native 1.0.0-M2.1
  * has a JIT pooling kernel for plain NCHW memory only from {@code avx512_core} up; below that
  * (AVX2 and older, or with {@code DNNL_MAX_CPU_ISA} capped below AVX512_CORE) it falls back to its
- * reference-style {@code simple_nchw} pooling, 5-7x slower than libnd4j's kernel. With
- * {@code jit:avx512_core} it is 3-7x faster than libnd4j's (measured, batch 32: 3x3/2 max pool on
- * [32,24,48,48] 0.35 / 1.5 ms forward / backprop vs 2.2 / 7.5; 2x2/2 average pool on [32,48,24,24]
- * 0.64 / 0.42 vs 1.26 / 1.82; the compact DenseNet training step ~7 % faster).
+ * reference-style {@code simple_nchw} pooling. Measured per call, batch 32, forward / backprop:
+ * <ul>
+ *   <li>3x3/2 max pool on [32,24,48,48]: libnd4j 2.2 / 7.5 ms, oneDNN avx512_core 0.35 / 1.5,
+ *       oneDNN capped at AVX2 13.8 / 17.7;</li>
+ *   <li>3x3/2 max pool on [16,64,64,64] (DenseNet-121 stem): libnd4j 5.1 / 18.4, oneDNN 1.4 / 4.3, capped 32 / 37;</li>
+ *   <li>2x2/2 average pool on [32,48,24,24]: libnd4j 1.26 / 1.82, oneDNN 0.64 / 0.42, capped 2.4 / 1.2.</li>
+ * </ul>
+ * So with AVX-512 oneDNN is 2-6x faster than libnd4j's kernel (and DL4J's own, oneDNN, pooling layers
+ * made the compact DenseNet training step ~7 % faster than this layer with libnd4j's kernel); without
+ * it oneDNN's max pool is ~6x slower forward and 2-2.4x slower backprop (an earlier session without
+ * AVX-512 measured the step ~7 % faster with libnd4j's kernel).
  *
  * <p>{@link #forProcess()} decides once per process: {@code -D}{@value #PROPERTY}{@code =onednn|libnd4j}
  * if given, else ({@code auto}, the default) oneDNN when the CPU has avx512_core and the environment
@@ -109,10 +116,11 @@ public enum PoolingKernel {
             return forced;
         }
         // Unknown flags (no /proc/cpuinfo: macOS, Windows; or a non-x86 CPU) choose libnd4j's kernel, although
-        // DL4J's own layer would run oneDNN there. The costs are lopsided: oneDNN's fallback on a CPU without
-        // AVX-512 (most laptops and desktops, AMD before Zen 4, Apple) is 5-7x slower than libnd4j's kernel,
-        // while libnd4j's kernel on an AVX-512 CPU costs 3-7x on pooling but only ~7 % of a training step.
-        // Guessing oneDNN would risk the large loss to gain the small one; the results are the same either way.
+        // DL4J's own layer would run oneDNN there. A wrong guess costs about the same either way (~7 % of a
+        // training step), so the likelier CPU decides: most laptops and desktops have no usable AVX-512 (Intel
+        // client CPUs from Alder Lake on, AMD before Zen 4, most Intel Macs; Apple silicon is not x86 at all),
+        // and libnd4j's kernel is what this layer ran before the choice existed. Results are the same either
+        // way up to float rounding.
         return hasAvx512Core(cpuFlags) && !capsBelowAvx512Core(envIsaCap) ? ONEDNN : LIBND4J;
     }
 
