@@ -3,6 +3,8 @@ package org.xraydl.kernels;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+import org.deeplearning4j.nn.graph.vertex.VertexIndices;
+import org.deeplearning4j.nn.graph.vertex.impl.InputVertex;
 import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
 import org.deeplearning4j.nn.layers.AbstractLayer;
 import org.deeplearning4j.nn.layers.ActivationLayer;
@@ -29,7 +31,9 @@ import java.util.function.Predicate;
  *   <li>trainable ReLU activation layers run as {@link FastReluLayer};</li>
  *   <li>2-D max and average pooling layers run as {@link FastPoolingLayer};</li>
  *   <li>convolutions with the identity activation run as {@link FastConvolutionLayer} (same
- *       parameter and gradient arrays: the replacement is handed the old layer's views).</li>
+ *       parameter and gradient arrays: the replacement is handed the old layer's views); one fed
+ *       directly by a network input (the stem) also skips its input gradient, which nothing reads
+ *       ({@link FastConvolutionLayer#setInputGradientUnused}).</li>
  * </ul>
  * DL4J creates helpers and layer objects when a network is initialised and offers no setter for
  * two of them, so this sets the fields DL4J itself uses (the layer's {@code helper} and the graph's
@@ -40,23 +44,27 @@ import java.util.function.Predicate;
  * network it does not reach runs DL4J's own code, which computes the same values, more slowly. CPU
  * backend only: other backends keep theirs. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false} (DL4J's batch norm, helper and layer),
  * {@code -D}{@value #FAST_RELU_PROPERTY}{@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}
- * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons).
+ * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
+ * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
     public static final String FAST_RELU_PROPERTY = "xraydl.fastRelu";
     public static final String FAST_POOLING_PROPERTY = "xraydl.fastPooling";
     public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
+    public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
 
     private FastLayers() {
     }
 
     /**
      * What {@link #engage} changed: batch-norm layers given a {@link FastBatchNormHelper} ({@code batchNorm}),
-     * ReLU, pooling and convolution layers replaced, and batch-norm layers replaced by
-     * {@link FastBatchNormalizationLayer} ({@code batchNormLayers}, a subset of {@code batchNorm}).
+     * ReLU, pooling and convolution layers replaced, batch-norm layers replaced by
+     * {@link FastBatchNormalizationLayer} ({@code batchNormLayers}, a subset of {@code batchNorm}), and
+     * convolutions switched to computing only their weight gradient because they are fed by a network
+     * input ({@code stemWeightGradientOnly}, a subset of the {@link FastConvolutionLayer}s).
      */
-    public record Engaged(int batchNorm, int relu, int pooling, int convolution, int batchNormLayers) {
+    public record Engaged(int batchNorm, int relu, int pooling, int convolution, int batchNormLayers, int stemWeightGradientOnly) {
     }
 
     public static Engaged engage(ComputationGraph net) {
@@ -66,7 +74,7 @@ public final class FastLayers {
     /** {@link #engage(ComputationGraph)} through the given hooks; a lever that is switched off does not look its hook up. */
     static Engaged engage(ComputationGraph net, Dl4jHooks hooks) {
         if (!NativeHelpers.isCpuBackend()) {
-            return new Engaged(0, 0, 0, 0, 0);
+            return new Engaged(0, 0, 0, 0, 0, 0);
         }
         boolean batchNorm = enabled(FAST_BATCH_NORM_PROPERTY);
         Optional<Field> bnHelper = batchNorm ? hooks.batchNormHelper() : Optional.empty();
@@ -90,7 +98,38 @@ public final class FastLayers {
         int convLayers = !conv ? 0 : graphLayers.map(layersField -> replaceLayers(net, layersField, ConvolutionLayer.class,
                 old -> FastConvolutionLayer.handles(old.layerConf()),
                 old -> new FastConvolutionLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
-        return new Engaged(bn, reluLayers, poolingLayers, convLayers, bnLayers);
+        int stem = conv && enabled(FAST_STEM_PROPERTY) ? skipNetworkInputGradients(net) : 0;
+        return new Engaged(bn, reluLayers, poolingLayers, convLayers, bnLayers, stem);
+    }
+
+    /**
+     * Switches on {@link FastConvolutionLayer#setInputGradientUnused} for each fast convolution whose
+     * input gradient nothing reads: its vertex has one input, a network input that feeds no other
+     * vertex, and no input preprocessor (which would backpropagate the gradient). DL4J 1.0.0-M2.1 stores
+     * the gradient a layer returns for an input vertex on that vertex and never reads it
+     * ({@code ComputationGraph.backpropGradient} returns only the parameter gradient), and skips a null
+     * one in its workspace checks. A second consumer of the same input is excluded because DL4J adds
+     * the input gradients of several consumers ({@code addi}), which a null one would break. Returns
+     * how many layers were switched on by this call.
+     */
+    private static int skipNetworkInputGradients(ComputationGraph net) {
+        GraphVertex[] vertices = net.getVertices();
+        int switched = 0;
+        for (GraphVertex v : vertices) {
+            if (!(v instanceof LayerVertex lv) || !(lv.getLayer() instanceof FastConvolutionLayer conv)
+                    || conv.isInputGradientUnused() || !FastConvolutionLayer.handlesWeightGradientOnly(conv.layerConf())
+                    || lv.getLayerPreProcessor() != null) {
+                continue;
+            }
+            VertexIndices[] in = lv.getInputVertices();
+            if (in == null || in.length != 1 || !(vertices[in[0].getVertexIndex()] instanceof InputVertex input)
+                    || input.getOutputVertices() == null || input.getOutputVertices().length != 1) {
+                continue;
+            }
+            conv.setInputGradientUnused(true);
+            switched++;
+        }
+        return switched;
     }
 
     private static boolean enabled(String property) {

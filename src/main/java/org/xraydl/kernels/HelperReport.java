@@ -13,7 +13,10 @@ public final class HelperReport {
     private HelperReport() {
     }
 
-    /** e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}. */
+    /**
+     * e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}; a
+     * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}.
+     */
     public static Map<String, String> summary(ComputationGraph net) {
         Map<String, Map<String, Integer>> counts = new TreeMap<>();
         for (Layer l : net.getLayers()) {
@@ -23,6 +26,9 @@ public final class HelperReport {
             // ("oneDNN kernels" or "libnd4j kernels", see PoolingKernel)
             String helper = inner instanceof FastPoolingLayer p ? p.kernel().label()
                     : h == null ? "none" : h.getClass().getSimpleName();
+            if (inner instanceof FastConvolutionLayer c && c.isInputGradientUnused()) {
+                helper += " (weight gradient only: deconv2d_bp)"; // the stem, see FastConvolutionLayer
+            }
             counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
         }
         Map<String, String> out = new TreeMap<>();

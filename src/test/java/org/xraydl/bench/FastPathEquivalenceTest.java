@@ -69,6 +69,7 @@ class FastPathEquivalenceTest {
         assertEquals(0, count(fast, "ActivationLayer"));
         assertEquals(count(plain, "SubsamplingLayer"), engaged.pooling(), "every max/avg pooling layer");
         assertEquals(count(plain, "ConvolutionLayer"), engaged.convolution(), "every convolution (all identity-activated)");
+        assertEquals(1, engaged.stemWeightGradientOnly(), "the 7x7/2 stem, fed by the input, skips its input gradient");
         assertEquals(0, count(fast, "ConvolutionLayer"));
         INDArray y = Nd4j.zeros(DataType.FLOAT, 4, 2);
         for (int i = 0; i < 4; i++) {

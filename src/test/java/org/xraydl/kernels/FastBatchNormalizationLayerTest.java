@@ -440,9 +440,9 @@ class FastBatchNormalizationLayerTest {
     @ValueSource(booleans = {true, false})
     void trainsLikeDl4jsBatchNormInADenseBlock(boolean useLogStd) {
         ComputationGraph dl4j = net(useLogStd);
-        ComputationGraph helper = engaged(dl4j.clone(), withoutLayerArray(), new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, 0));
+        ComputationGraph helper = engaged(dl4j.clone(), withoutLayerArray(), new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, 0, 0));
         ComputationGraph fast = engaged(dl4j.clone(), new Dl4jHooks(Class::getDeclaredField),
-                new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, GRAPH_BN_LAYERS));
+                new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, GRAPH_BN_LAYERS, 0));
         assertEquals("ConvolutionLayer,FastBatchNormalizationLayer,ActivationLayer,ConvolutionLayer,FastBatchNormalizationLayer,"
                 + "ActivationLayer,ConvolutionLayer,FastBatchNormalizationLayer,ActivationLayer,GlobalPoolingLayer,OutputLayer", KernelTestNets.layerClasses(fast));
         assertEquals("FastBatchNormHelper", fast.getLayer("bn3").getHelper().getClass().getSimpleName());
@@ -487,9 +487,9 @@ class FastBatchNormalizationLayerTest {
     void opCallsPerTrainingStepOfAGraph() {
         DataSet data = KernelTestNets.batch();
         ComputationGraph dl4j = net(true);
-        ComputationGraph helper = engaged(net(true), withoutLayerArray(), new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, 0));
+        ComputationGraph helper = engaged(net(true), withoutLayerArray(), new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, 0, 0));
         ComputationGraph fast = engaged(net(true), new Dl4jHooks(Class::getDeclaredField),
-                new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, GRAPH_BN_LAYERS));
+                new FastLayers.Engaged(GRAPH_BN_LAYERS, 0, 0, 0, GRAPH_BN_LAYERS, 0));
         for (ComputationGraph net : List.of(dl4j, helper, fast)) {
             net.fit(data); // warm-up
         }

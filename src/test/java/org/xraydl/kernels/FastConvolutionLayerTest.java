@@ -95,7 +95,7 @@ class FastConvolutionLayerTest {
         NativeHelpers.configure(true);
         ComputationGraph plain = net(Activation.IDENTITY, 0);
         ComputationGraph fast = plain.clone();
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0), FastLayers.engage(fast));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0, 0), FastLayers.engage(fast));
         assertEquals("FastConvolutionLayer,FastConvolutionLayer,FastConvolutionLayer,GlobalPoolingLayer,OutputLayer",
                 KernelTestNets.layerClasses(fast));
         assertEquals("MKLDNNConvHelper", fast.getLayer("c2").getHelper().getClass().getSimpleName());
@@ -117,7 +117,7 @@ class FastConvolutionLayerTest {
         NativeHelpers.configure(false); // DL4J's im2col + gemm path, which needs the recomputed im2col matrix
         ComputationGraph plain = net(Activation.IDENTITY, 0);
         ComputationGraph fast = plain.clone();
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0), FastLayers.engage(fast));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 3, 0, 0), FastLayers.engage(fast));
         DataSet data = KernelTestNets.batch();
         for (int i = 0; i < 3; i++) {
             plain.fit(data);
@@ -130,16 +130,16 @@ class FastConvolutionLayerTest {
     void otherActivationsDropoutAndTheSwitchKeepDl4jsLayer() {
         NativeHelpers.configure(true);
         ComputationGraph relu = net(Activation.RELU, 0);
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 2, 0), FastLayers.engage(relu));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 2, 0, 0), FastLayers.engage(relu));
         assertEquals("ConvolutionLayer", relu.getLayer("c2").getClass().getSimpleName());
 
         ComputationGraph dropout = net(Activation.IDENTITY, 0.8);
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 2, 0), FastLayers.engage(dropout));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 2, 0, 0), FastLayers.engage(dropout));
         assertEquals("ConvolutionLayer", dropout.getLayer("c2").getClass().getSimpleName());
 
         System.setProperty(FastLayers.FAST_CONV_PROPERTY, "false");
         ComputationGraph off = net(Activation.IDENTITY, 0);
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(off));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0, 0), FastLayers.engage(off));
         assertEquals("ConvolutionLayer,ConvolutionLayer,ConvolutionLayer,GlobalPoolingLayer,OutputLayer", KernelTestNets.layerClasses(off));
     }
 }

@@ -38,7 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * them: {@link FastLayers} must not throw, must warn once per unusable field, must leave DL4J's own
  * layers in place (which then train exactly like an untouched network), and the
  * {@code xraydl.fast*} switches must still work. The tiny net has one batch norm, one ReLU activation
- * layer, one max pool and one identity-activation convolution, so the hand-known counts are 1, 1, 1, 1.
+ * layer, one max pool and one identity-activation convolution fed by the network input (so it also
+ * skips its input gradient), so the hand-known counts are 1, 1, 1, 1 (and 1).
  */
 class FastLayersDegradationTest {
     private static final List<String> SWITCHES = List.of(FastLayers.FAST_BATCH_NORM_PROPERTY,
@@ -104,7 +105,7 @@ class FastLayersDegradationTest {
     void theRealDl4jHasEveryHook() {
         Dl4jHooks hooks = new Dl4jHooks(Class::getDeclaredField);
         ComputationGraph net = tinyNet();
-        assertEquals(new FastLayers.Engaged(1, 1, 1, 1, 1), FastLayers.engage(net, hooks));
+        assertEquals(new FastLayers.Engaged(1, 1, 1, 1, 1, 1), FastLayers.engage(net, hooks));
         assertEquals(List.of(), hooks.warnings());
         assertEquals("FastConvolutionLayer,FastBatchNormalizationLayer,FastReluLayer,FastPoolingLayer,GlobalPoolingLayer,OutputLayer",
                 layerClasses(net));
@@ -117,8 +118,8 @@ class FastLayersDegradationTest {
         ComputationGraph degraded = plain.clone();
         Dl4jHooks hooks = renaming("helper", "layers");
 
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(degraded, hooks));
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(tinyNet(), hooks), "second network: no new warning");
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0, 0), FastLayers.engage(degraded, hooks));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0, 0), FastLayers.engage(tinyNet(), hooks), "second network: no new warning");
         List<String> warnings = hooks.warnings();
         assertEquals(2, warnings.size(), warnings.toString());
         assertTrue(warnings.get(0).contains("BatchNormalization.helper") && warnings.get(0).contains("FastBatchNormHelper is off"),
@@ -147,7 +148,7 @@ class FastLayersDegradationTest {
     void eachLeverDegradesOnItsOwn() {
         Dl4jHooks hooks = renaming("helper");
         ComputationGraph net = tinyNet();
-        assertEquals(new FastLayers.Engaged(0, 1, 1, 1, 0), FastLayers.engage(net, hooks));
+        assertEquals(new FastLayers.Engaged(0, 1, 1, 1, 0, 1), FastLayers.engage(net, hooks));
         assertEquals(1, hooks.warnings().size(), hooks.warnings().toString());
         assertEquals("FastConvolutionLayer,BatchNormalization,FastReluLayer,FastPoolingLayer,GlobalPoolingLayer,OutputLayer",
                 layerClasses(net));
@@ -159,7 +160,7 @@ class FastLayersDegradationTest {
         // as if DL4J had turned the layer array into another type: the graph's vertex array stands in for it
         Dl4jHooks hooks = new Dl4jHooks((owner, name) -> owner.getDeclaredField(name.equals("layers") ? "vertices" : name));
         ComputationGraph net = tinyNet();
-        assertEquals(new FastLayers.Engaged(1, 0, 0, 0, 0), FastLayers.engage(net, hooks));
+        assertEquals(new FastLayers.Engaged(1, 0, 0, 0, 0, 0), FastLayers.engage(net, hooks));
         assertEquals(1, hooks.warnings().size());
         assertTrue(hooks.warnings().get(0).contains("ComputationGraph.layers is a GraphVertex[], not a Layer[]"),
                 hooks.warnings().get(0));
@@ -170,11 +171,11 @@ class FastLayersDegradationTest {
         Dl4jHooks hooks = renaming("helper", "layers");
         SWITCHES.forEach(p -> System.setProperty(p, "false"));
         ComputationGraph off = tinyNet();
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(off, hooks));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0, 0), FastLayers.engage(off, hooks));
         assertEquals(List.of(), hooks.warnings(), "a lever that is off does not look its hook up");
 
         System.setProperty(FastLayers.FAST_RELU_PROPERTY, "true");
-        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0), FastLayers.engage(tinyNet(), hooks));
+        assertEquals(new FastLayers.Engaged(0, 0, 0, 0, 0, 0), FastLayers.engage(tinyNet(), hooks));
         assertEquals(1, hooks.warnings().size(), "only the switched-on lever's hook: " + hooks.warnings());
         assertTrue(hooks.warnings().get(0).contains("ComputationGraph.layers"));
 
@@ -183,7 +184,7 @@ class FastLayersDegradationTest {
         System.setProperty(FastLayers.FAST_RELU_PROPERTY, "false");
         System.setProperty(FastLayers.FAST_POOLING_PROPERTY, "true");
         ComputationGraph poolingOnly = tinyNet();
-        assertEquals(new FastLayers.Engaged(0, 0, 1, 0, 0), FastLayers.engage(poolingOnly, real));
+        assertEquals(new FastLayers.Engaged(0, 0, 1, 0, 0, 0), FastLayers.engage(poolingOnly, real));
         assertEquals("ConvolutionLayer,BatchNormalization,ActivationLayer,FastPoolingLayer,GlobalPoolingLayer,OutputLayer",
                 layerClasses(poolingOnly));
         assertEquals(MKLDNNBatchNormHelper.class, bn(poolingOnly).getHelper().getClass());
