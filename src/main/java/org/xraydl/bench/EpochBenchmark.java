@@ -84,6 +84,7 @@ public final class EpochBenchmark {
             doc.put("batch", c.batchSize());
             doc.put("eval_batch", c.evaluationBatchSize());
             doc.put("loader_threads", c.loaderThreads());
+            doc.put("decode_threads", c.decodeThreadCount());
             doc.put("epochs", r.history().size());
             doc.put("train_images", countSide(r, "train"));
             doc.put("val_images", r.validationPredictions().size());

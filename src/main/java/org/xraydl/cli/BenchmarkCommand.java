@@ -82,6 +82,8 @@ public class BenchmarkCommand implements Callable<Integer> {
     Integer initFeatures;
     @Option(names = "--loader-threads", description = "Epoch step: background loader threads (0 = decode on the training thread)")
     Integer loaderThreads;
+    @Option(names = "--decode-threads", description = "Epoch step: threads decoding each batch, the loading thread included (0 = one per processor, 1 = that thread alone)")
+    Integer decodeThreads;
     @Option(names = "--eval-batch", description = "Epoch step: validation batch size (default 2 x --batch)")
     Integer evalBatch;
     @Option(names = "--max-batches", description = "Epoch step: cap on batches per epoch (tests)")
@@ -221,6 +223,7 @@ public class BenchmarkCommand implements Callable<Integer> {
         o.put("densenetBlocks", blocks);
         o.put("densenetInitFeatures", initFeatures);
         o.put("loaderThreads", loaderThreads);
+        o.put("decodeThreads", decodeThreads);
         o.put("evalBatchSize", evalBatch);
         Map<String, Object> doc = EpochBenchmark.run(new EpochBenchmark.Spec(config, o, split, tuning), System.out);
         String line = org.xraydl.config.ConfigLoader.JSON.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)

@@ -2,6 +2,7 @@ package org.xraydl.cli;
 
 import org.xraydl.UserError;
 import org.xraydl.data.ClassLabels;
+import org.xraydl.data.DecodePool;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
@@ -67,11 +68,16 @@ public class EvaluateCommand implements Callable<Integer> {
             }
         }
         ThresholdOption t = ThresholdOption.resolve(threshold, bundle, model, tta);
-        List<Supplier<DataSetIterator>> views = ImageIterators.evaluationViews(folder.images(), bundle.preprocessing(), batch, tta);
+        List<Supplier<DataSetIterator>> views;
+        Predictions averaged;
         // The threshold and temperature come from the zip (chosen on the training run's validation split, on the same
         // kind of probabilities: plain or TTA), never from these data.
         double temperature = bundle.temperatureFor(tta);
-        Predictions p = Calibration.scale(Evaluator.predictAveraged(bundle.network(), views, bundle.preprocessing().labels()), temperature);
+        try (DecodePool decode = DecodePool.of(0)) { // one decoding thread per available processor, for this command
+            views = ImageIterators.evaluationViews(folder.images(), bundle.preprocessing(), batch, tta, decode);
+            averaged = Evaluator.predictAveraged(bundle.network(), views, bundle.preprocessing().labels());
+        }
+        Predictions p = Calibration.scale(averaged, temperature);
         Metrics m = MetricsCalculator.compute(p, ClassLabels.POSITIVE, t.value());
         Metrics atHalf = MetricsCalculator.compute(p, ClassLabels.POSITIVE, MetricsCalculator.DEFAULT_THRESHOLD);
         String how = String.format(Locale.ROOT, "threshold %s%s%s", t.source(), temperature != 1.0 ? String.format(Locale.ROOT, ", temperature %.3f", temperature) : "",

@@ -25,6 +25,9 @@ public final class ConfigLoader {
     public static final ObjectMapper JSON = new ObjectMapper()
             .enable(SerializationFeature.INDENT_OUTPUT);
 
+    /** The most decodeThreads accepted: more threads than that only cost memory (a malloc arena each). */
+    static final int MAX_DECODE_THREADS = 64;
+
     private ConfigLoader() {
     }
 
@@ -106,6 +109,8 @@ public final class ConfigLoader {
         require(c.valFraction() > 0 && c.valFraction() < 0.9, "valFraction must be in (0, 0.9), got " + c.valFraction());
         require(c.loaderThreads() == 0 || c.loaderThreads() == 1,
                 "loaderThreads must be 0 (training thread) or 1 (one background loader thread), got " + c.loaderThreads());
+        require(c.decodeThreads() >= 0 && c.decodeThreads() <= MAX_DECODE_THREADS, "decodeThreads must be 0 (one per available processor) or 1 to "
+                + MAX_DECODE_THREADS + " (threads decoding each batch, 1 = the loading thread alone), got " + c.decodeThreads());
         require(c.evalBatchSize() >= 0, "evalBatchSize must be >= 0 (0 = twice batchSize), got " + c.evalBatchSize());
         require(c.timeBudgetMinutes() >= 0, "timeBudgetMinutes must be >= 0, got " + c.timeBudgetMinutes());
         require(c.resizeRatio() >= 1.0, "resizeRatio must be >= 1, got " + c.resizeRatio());

@@ -100,12 +100,20 @@ public record RunConfig(
         /* Background threads that decode and augment the next training batches while the model
            trains (0 = on the training thread). Same batches either way. */
         @JsonProperty("loaderThreads") int loaderThreads,
+        /* Threads that decode and augment the images of each batch, the thread asking for the batch included
+           (0 = one per available processor, 1 = that thread alone). Same batches for any value. */
+        @JsonProperty("decodeThreads") int decodeThreads,
         /* Validation minibatch size; 0 = twice batchSize (inference needs less memory). */
         @JsonProperty("evalBatchSize") int evalBatchSize
 ) {
 
     public int evaluationBatchSize() {
         return evalBatchSize > 0 ? evalBatchSize : 2 * batchSize;
+    }
+
+    /** The number of decoding threads {@code decodeThreads} stands for (0: the available processors). */
+    public int decodeThreadCount() {
+        return decodeThreads > 0 ? decodeThreads : Runtime.getRuntime().availableProcessors();
     }
 
     public boolean trunkFrozen() {

@@ -10,9 +10,17 @@ import org.datavec.image.transform.RotateImageTransform;
 import java.util.Random;
 
 /**
- * The paper's training augmentation (RandomRotation(30), RandomResizedCrop, RandomHorizontalFlip),
- * drawn fresh for every image of every epoch from one seeded Random. DataVec's
- * PipelineImageTransform is not used because it re-seeds ND4J's global RNG.
+ * The paper's training augmentation (RandomRotation(30), RandomResizedCrop, RandomHorizontalFlip), drawn
+ * from the Random it is given, per image: DataVec's rotation (four floats, of which only the angle matters with
+ * no shift or scale), up to ten crop attempts (area scale and log aspect ratio, then the position) and one flip. DataVec's PipelineImageTransform is not used because it
+ * re-seeds ND4J's global RNG.
+ *
+ * <p>Training makes one instance per image, with that image's own Random ({@link ImageRandom#forImage}: a
+ * function of the epoch's seed and the image's position in the epoch's shuffled order), so that the batches
+ * can be decoded on several threads and are the same for any number of them ({@link ImageBatchIterator}).
+ * Until then one Random(epoch seed) was drawn from by every image of the epoch in turn; the change gave every
+ * image other numbers once (runs before it cannot be repeated bit for bit by later code), from the same
+ * distributions: the same draws per image as before, only from another stream.
  */
 public class AugmentationTransform extends BaseImageTransform<Object> {
     private final RotateImageTransform rotate;
@@ -20,12 +28,7 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
     private final FlipImageTransform horizontalFlip = new FlipImageTransform(1);
     private final boolean flip;
     /** Before rotation, so the whole chain sees what an 8-bit copy of the image would give. */
-    private final MatTransform eightBit = new MatTransform(null) {
-        @Override
-        protected Mat transform(Mat image, Random random) {
-            return image;
-        }
-    };
+    private final MatTransform eightBit = new EightBit();
 
     public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip) {
         super(random);
@@ -48,5 +51,22 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
             out = horizontalFlip.transform(out);
         }
         return out;
+    }
+
+    /** The image in 8-bit depth, otherwise unchanged ({@link MatTransform} does the conversion). */
+    private static final class EightBit extends MatTransform {
+        EightBit() {
+            super(null);
+        }
+
+        @Override
+        EightBit copy() {
+            return new EightBit();
+        }
+
+        @Override
+        protected Mat transform(Mat image, Random random) {
+            return image;
+        }
     }
 }

@@ -24,6 +24,11 @@ public class CenterCropTransform extends MatTransform {
     }
 
     @Override
+    CenterCropTransform copy() {
+        return new CenterCropTransform(resizeTo, size);
+    }
+
+    @Override
     protected Mat transform(Mat mat, Random random) {
         int h = mat.rows();
         int w = mat.cols();

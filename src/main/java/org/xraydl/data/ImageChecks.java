@@ -3,6 +3,8 @@ package org.xraydl.data;
 import org.bytedeco.opencv.global.opencv_imgcodecs;
 import org.bytedeco.opencv.opencv_core.Mat;
 
+import org.xraydl.UserError;
+
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -55,6 +57,33 @@ public final class ImageChecks {
             }
         }
         return null;
+    }
+
+    /**
+     * The one-line error for an image that cannot be used, worded as the scanner words it: {@code problem} is
+     * {@link #problem}'s reason, {@code more} the count of further unusable images (0: none).
+     */
+    public static UserError unusable(Path f, String problem, int more) {
+        return new UserError(unusableMessage(f, problem, more));
+    }
+
+    private static String unusableMessage(Path f, String problem, int more) {
+        return "unusable image " + f + ": " + problem + (more > 0 ? " (and " + more + " more)" : "")
+                + "; remove or replace it, or pass --skip-bad to skip unreadable images and count them in the report";
+    }
+
+    /**
+     * The error for an image that failed while its batch was decoded (it passed the scan, so it changed since,
+     * or fails in a way the scan does not look for): {@link #unusable} with the scan's reason if it now finds
+     * one, else the decoder's.
+     */
+    static UserError failedWhileDecoding(Path f, Throwable cause) {
+        String problem = problem(f);
+        if (problem == null) {
+            String m = cause.getMessage();
+            problem = cause.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m.lines().findFirst().orElse(""));
+        }
+        return new UserError(unusableMessage(f, problem, 0), cause);
     }
 
     /** JPEG must end with EOI (FF D9), PNG with its IEND chunk, after any trailing zero padding. */

@@ -83,8 +83,7 @@ public final class ImageFolderScanner {
             }
         }
         if (!bad.isEmpty() && !skipBad) {
-            throw new UserError("unusable image " + bad.get(0) + ": " + firstProblem + (bad.size() > 1 ? " (and " + (bad.size() - 1) + " more)" : "")
-                    + "; remove or replace it, or pass --skip-bad to skip unreadable images and count them in the report");
+            throw ImageChecks.unusable(bad.get(0), firstProblem, bad.size() - 1);
         }
         String left = unsupportedSummary(unsupported, root);
         if (left != null) {

@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
  * AsyncDataSetIterator, a reader exception is handed to the training thread and rethrown from
  * {@code hasNext()}/{@code next()} as the same exception, so a bad file fails the run with its own
  * message instead of a hang. The batches and their order are those of the wrapped iterator: it is
- * still read by one thread, in order, so its seeded augmentation draws the same numbers. A pass over
+ * still read by one thread, in order (its images decoded on the run's {@link DecodePool} as they would be
+ * on the training thread; each image's augmentation depends on its seed and position only). A pass over
  * the source ends with the epoch, on an exception, and on {@link #reset()} / {@link #close()}; the
  * loader thread itself lives on for the next epoch. Made by {@link LoaderThread#prefetch}.
  */

@@ -24,6 +24,11 @@ public class RandomResizedCropTransform extends MatTransform {
     }
 
     @Override
+    RandomResizedCropTransform copy() {
+        return new RandomResizedCropTransform(getRandom(), size, scaleMin);
+    }
+
+    @Override
     protected Mat transform(Mat mat, Random random) {
         int h = mat.rows();
         int w = mat.cols();

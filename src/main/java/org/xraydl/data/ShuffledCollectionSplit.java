@@ -3,7 +3,10 @@ package org.xraydl.data;
 import org.datavec.api.split.CollectionInputSplit;
 
 import java.net.URI;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Random;
 
 /** A CollectionInputSplit whose order is reshuffled (seeded) at every reset, i.e. every epoch. */
@@ -19,6 +22,15 @@ public class ShuffledCollectionSplit extends CollectionInputSplit {
     @Override
     public void reset() {
         reshuffle();
+    }
+
+    /** The files in the current order, as a reader of this split visits them (DataVec's own iterator). */
+    public List<URI> currentOrder() {
+        List<URI> out = new ArrayList<>(uriStrings.size());
+        for (Iterator<URI> it = locationsIterator(); it.hasNext(); ) {
+            out.add(it.next());
+        }
+        return out;
     }
 
     private void reshuffle() {

@@ -56,6 +56,11 @@ public final class TestTimeAugmentation {
         }
 
         @Override
+        ShiftedCrop copy() {
+            return new ShiftedCrop(resizeTo, size, fx, fy);
+        }
+
+        @Override
         protected Mat transform(Mat mat, Random random) {
             double scale = resizeTo / (double) Math.min(mat.rows(), mat.cols());
             int nh = Math.max(size, (int) Math.round(mat.rows() * scale));

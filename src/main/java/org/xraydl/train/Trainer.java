@@ -11,6 +11,7 @@ import org.xraydl.UserError;
 import org.xraydl.Versions;
 import org.xraydl.config.RunConfig;
 import org.xraydl.data.ClassLabels;
+import org.xraydl.data.DecodePool;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.ImageIterators;
@@ -91,8 +92,11 @@ public final class Trainer {
         // --resume locks the run folder and repairs what a kill left there before anything is read from it.
         Resumption resumed = o.resume() == null ? null : Resumption.open(o.resume(), c, System.out);
         RunState run = null;
+        DecodePool decode = null;
         try {
-            PreparedData data = resumed != null ? prepared(c, resumed.folder(), resumed.split()) : prepareData(c, o.split());
+            // The threads that decode the run's batches (training, validation, the TTA pass): made once, closed however the run ends.
+            decode = DecodePool.of(c.decodeThreads());
+            PreparedData data = resumed != null ? prepared(c, resumed.folder(), resumed.split(), decode) : prepareData(c, o.split(), decode);
             run = buildOrResume(c, resumed, data);
             announce(c, data, run);
             runDirectoryReady(o, run.dir);
@@ -101,6 +105,9 @@ public final class Trainer {
             }
             return finish(c, data, run);
         } finally {
+            if (decode != null) {
+                decode.close();
+            }
             // The run folder's lock is held for the whole training, however it ends.
             if (run != null) {
                 run.dir.close();
@@ -111,21 +118,22 @@ public final class Trainer {
     }
 
     /** Scan (every image checked), the two classes, the patient-grouped split and the preprocessing. */
-    private static PreparedData prepareData(RunConfig c, Path splitFile) {
+    private static PreparedData prepareData(RunConfig c, Path splitFile, DecodePool decode) {
         ImageFolder folder = ImageFolderScanner.scan(Path.of(c.data()), "train", c.skipBad(), c.maxImagesPerClass());
         return prepared(c, folder, splitFile != null ? RunDirectory.readSplit(splitFile)
-                : PatientSplit.split(folder.images(), c.valFraction(), c.seed()));
+                : PatientSplit.split(folder.images(), c.valFraction(), c.seed()), decode);
     }
 
     /** The checks and preprocessing shared by a new run and a resumed one (whose images and split come from split.csv). */
-    private static PreparedData prepared(RunConfig c, ImageFolder folder, PatientSplit.Split split) {
+    private static PreparedData prepared(RunConfig c, ImageFolder folder, PatientSplit.Split split, DecodePool decode) {
         ClassLabels.requireBinary(folder.labels(), folder.root());
         if (ImageFolder.countPerLabel(split.validation()).size() < 2 || ImageFolder.countPerLabel(split.train()).size() < 2) {
             throw new UserError("data folder " + folder.root() + " is too small for a patient-grouped split with both classes on both sides: "
                     + "add images (at least two patients per class) or raise valFraction");
         }
         Preprocessing pre = Preprocessing.of(c, folder.labels());
-        return new PreparedData(folder, split, pre, () -> ImageIterators.evaluation(split.validation(), pre, c.evaluationBatchSize()));
+        return new PreparedData(folder, split, pre, () -> ImageIterators.evaluation(split.validation(), pre, c.evaluationBatchSize(), decode),
+                decode);
     }
 
     /** A new run, or the run of {@code resume} (its last.zip) continued. */
@@ -189,6 +197,7 @@ public final class Trainer {
         run.provenance.put("engine", engine.name());
         run.provenance.put("layerImplementations", HelperReport.summary(run.net)); // which fast paths this run used
         run.provenance.put("loaderThreads", c.loaderThreads());
+        run.provenance.put("decodeThreads", data.decode().threads());
         run.provenance.put("evalBatchSize", c.evaluationBatchSize());
         final int firstEpoch = run.history.size() + 1;
         // One loader thread for the whole run, closed however the run ends (a thread per epoch grew RSS: LoaderThread).
@@ -237,14 +246,15 @@ public final class Trainer {
 
     /**
      * One pass over the training split (augmented with a per-epoch seed, capped by maxBatchesPerEpoch),
-     * read ahead on {@code loader} when there is one (loaderThreads 1), else on the training thread.
+     * read ahead on {@code loader} when there is one (loaderThreads 1), else on the training thread; either
+     * way each batch's images are decoded on the run's {@link DecodePool} (decodeThreads), the same batches.
      */
     private static Fit fit(RunConfig c, Options o, TrainingEngine engine, PreparedData data, ComputationGraph net,
                            LossMeter lossMeter, int epoch, StageTimes stages, LoaderThread loader) {
         List<LabeledImage> train = data.split().train();
         ProgressIterator[] progress = new ProgressIterator[1];
         Supplier<DataSetIterator> trainIt = () -> {
-            DataSetIterator it = ImageIterators.training(train, data.pre(), c, c.seed() + epoch);
+            DataSetIterator it = ImageIterators.training(train, data.pre(), c, c.seed() + epoch, data.decode());
             if (c.maxBatchesPerEpoch() > 0) {
                 it = new EarlyTerminationDataSetIterator(it, c.maxBatchesPerEpoch());
             }
@@ -339,7 +349,7 @@ public final class Trainer {
             run.validationPassTook((System.nanoTime() - v0) / 1e9);
         }
         List<Supplier<DataSetIterator>> views = ImageIterators.evaluationViews(data.split().validation(), data.pre(),
-                c.evaluationBatchSize(), true);
+                c.evaluationBatchSize(), true, data.decode());
         Map<String, Object> ttaRecord = new LinkedHashMap<>();
         String skipped = ttaSkipReason(c, data, run, views.size(), ttaRecord);
         Predictions ttaPredictions = null;
@@ -419,9 +429,9 @@ public final class Trainer {
         return why;
     }
 
-    /** The scanned data folder, its patient-grouped split and the preprocessing saved with the model. */
+    /** The scanned data folder, its patient-grouped split, the preprocessing saved with the model and the run's decoding threads. */
     private record PreparedData(ImageFolder folder, PatientSplit.Split split, Preprocessing pre,
-                                Supplier<DataSetIterator> validation) {
+                                Supplier<DataSetIterator> validation, DecodePool decode) {
         List<String> labels() {
             return folder.labels();
         }

@@ -20,8 +20,9 @@ import java.util.List;
 
 /**
  * Runs on the executors: turns a {@link PathBatch} into a normalised, augmented DataSet with the
- * very iterator local training uses ({@link ImageIterators#training}: DataVec ImageRecordReader,
- * {@code AugmentationTransform} or {@code CenterCropTransform}, {@code ImageNormalizer}). Config and
+ * very iterator local training uses ({@link ImageIterators#training}: DataVec's decoder, each image's own
+ * {@code AugmentationTransform} or {@code CenterCropTransform}, {@code ImageNormalizer}), decoded on the
+ * executor's task thread (no decoding pool: Spark runs as many tasks as the executor has cores). Config and
  * preprocessing travel as JSON strings because the records are not Serializable.
  */
 public class DecodeBatch implements Function<PathBatch, DataSet> {

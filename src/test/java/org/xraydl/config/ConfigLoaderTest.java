@@ -64,6 +64,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void decodeThreadsIsValidatedInOneLineAndZeroMeansOnePerProcessor() throws Exception {
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("decodeThreads", -1)), "decodeThreads must be 0 (one per available processor) or 1 to 64");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("decodeThreads", 65)), "got 65");
+        RunConfig d = ConfigLoader.load(null, Map.of());
+        assertEquals(0, d.decodeThreads(), "the bundled default");
+        assertEquals(Runtime.getRuntime().availableProcessors(), d.decodeThreadCount());
+        assertEquals(3, ConfigLoader.load(null, Map.of("decodeThreads", 3)).decodeThreadCount());
+        // A config stored in a model zip before the key existed reads as 0: one per processor.
+        com.fasterxml.jackson.databind.node.ObjectNode stored = ConfigLoader.JSON.valueToTree(ConfigLoader.load(null, Map.of("decodeThreads", 2)));
+        stored.remove("decodeThreads");
+        assertEquals(0, ConfigLoader.fromJson(stored.toString()).decodeThreads());
+    }
+
+    @Test
     void optimizerAndScheduleKeysAreValidatedInOneLine() {
         assertOneLine(() -> ConfigLoader.load(null, Map.of("optimizer", "rmsprop")), "optimizer must be adam, adamw or sgd");
         assertOneLine(() -> ConfigLoader.load(null, Map.of("weightDecay", -1e-4)), "weightDecay must be >= 0");

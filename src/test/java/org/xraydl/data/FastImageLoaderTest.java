@@ -174,17 +174,54 @@ class FastImageLoaderTest {
         List<java.net.URI> uris = ImageIterators.uris(images);
         int size = pre.imageSize();
 
-        DataSetIterator eval = ImageIterators.evaluation(images, pre, 3);
+        DataSetIterator dataVecPath = ImageIterators.dataVecEvaluation(images, pre, 3);
         assertInstanceOf(FastImageLoader.class,
-                ((FastImageRecordReader) ((RecordReaderDataSetIterator) eval).getRecordReader()).loader());
+                ((FastImageRecordReader) ((RecordReaderDataSetIterator) dataVecPath).getRecordReader()).loader());
         assertSameBatches(dataVec(new CollectionInputSplit(uris), new CenterCropTransform(pre.resizeTo(), size), pre, 3, true),
-                eval, "evaluation");
-        assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 4), new CenterCropTransform(pre.resizeTo(), size), pre, 3, false),
-                ImageIterators.training(images, pre, plain, 4), "training without augmentation");
-        ImageTransform augment = new AugmentationTransform(new Random(9), size, augmented.rotationDegrees(),
-                augmented.cropScaleMin(), augmented.flip());
-        assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 9), augment, pre, 3, false),
-                ImageIterators.training(images, pre, augmented, 9), "training with augmentation");
+                dataVecPath, "DataVec evaluation path");
+        try (DecodePool pool = DecodePool.of(3)) {
+            assertSameBatches(dataVec(new CollectionInputSplit(uris), new CenterCropTransform(pre.resizeTo(), size), pre, 3, true),
+                    ImageIterators.evaluation(images, pre, 3, pool), "evaluation");
+            assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 4), new CenterCropTransform(pre.resizeTo(), size), pre, 3, false),
+                    ImageIterators.training(images, pre, plain, 4, pool), "training without augmentation");
+            assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 9), new PerImageAugmentation(9, size, augmented), pre, 3, false),
+                    ImageIterators.training(images, pre, augmented, 9, pool), "training with augmentation");
+        }
+    }
+
+    /**
+     * Training augmentation as the plain DataVec reader applies it, image after image with one transform: each call
+     * gets a new AugmentationTransform whose Random is seeded for the image's position in the epoch (SplitMix64:
+     * the (k+1)-th value of SplittableRandom(first value of SplittableRandom(epoch seed))). DataVec's iterator
+     * decodes the first file once before its first batch (then resets the reader and reshuffles): that call is not
+     * an image of the epoch, so the count starts at -1.
+     */
+    private static final class PerImageAugmentation extends org.datavec.image.transform.BaseImageTransform<Object> {
+        private final long epochSeed;
+        private final int size;
+        private final RunConfig c;
+        private int position = -1;
+
+        PerImageAugmentation(long epochSeed, int size, RunConfig c) {
+            super(null);
+            this.epochSeed = epochSeed;
+            this.size = size;
+            this.c = c;
+        }
+
+        @Override
+        protected org.datavec.image.data.ImageWritable doTransform(org.datavec.image.data.ImageWritable image, Random ignored) {
+            int k = position++;
+            if (k < 0) {
+                return image;
+            }
+            java.util.SplittableRandom stream = new java.util.SplittableRandom(new java.util.SplittableRandom(epochSeed).nextLong());
+            long seed = 0;
+            for (int i = 0; i <= k; i++) {
+                seed = stream.nextLong();
+            }
+            return new AugmentationTransform(new Random(seed), size, c.rotationDegrees(), c.cropScaleMin(), c.flip()).transform(image);
+        }
     }
 
     @Test
