@@ -42,7 +42,8 @@ public final class Predictor {
 
     private final ComputationGraph net;
     private final Preprocessing pre;
-    private final List<FastImageLoader> views;
+    /** Plain view only, or every TTA view. */
+    private final boolean tta;
     private final ImageNormalizer normalizer;
     private final double threshold;
     private final double temperature;
@@ -56,9 +57,7 @@ public final class Predictor {
     public Predictor(ModelBundle bundle, boolean tta, double threshold) {
         this.net = bundle.network();
         this.pre = bundle.preprocessing();
-        List<ImageTransform> transforms = TestTimeAugmentation.views(pre);
-        this.views = (tta ? transforms : transforms.subList(0, 1)).stream()
-                .map(t -> new FastImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
+        this.tta = tta;
         this.normalizer = new ImageNormalizer(pre.normalization());
         this.threshold = threshold;
         this.temperature = bundle.temperatureFor(tta);
@@ -74,6 +73,7 @@ public final class Predictor {
         }
         int k = pre.labels().size();
         double[] mean = new double[k];
+        List<FastImageLoader> views = loaders(tta);
         for (FastImageLoader view : views) {
             INDArray x;
             try {
@@ -106,13 +106,24 @@ public final class Predictor {
         return new Answer(file.toString(), pre.labels().get(decided), p[decided], probs, threshold, null);
     }
 
+    /**
+     * Fresh loaders, one per view, for one call. DataVec's loaders and transforms keep per-call state (their frame
+     * converters, the last image), and the prediction server calls one Predictor from several worker threads:
+     * shared loaders could hand one request's pixels to another. They are cheap to make.
+     */
+    private List<FastImageLoader> loaders(boolean allViews) {
+        List<ImageTransform> transforms = TestTimeAugmentation.views(pre);
+        return (allViews ? transforms : transforms.subList(0, 1)).stream()
+                .map(t -> new FastImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(), t)).toList();
+    }
+
     private Answer error(Path file, String why) {
         return new Answer(file.toString(), null, Double.NaN, null, threshold, why);
     }
 
     /** The model's input for one image file (the plain view, no TTA): decoded, resized, centre-cropped, normalised, [1, C, H, W]. */
     public INDArray input(Path file) throws IOException {
-        return normalizer.normalize(views.get(0).asMatrix(file.toFile()));
+        return normalizer.normalize(loaders(false).get(0).asMatrix(file.toFile()));
     }
 
     /** Files named directly, and images (recursively, sorted) in folders named; other files there are counted in a warning. */
