@@ -1,6 +1,7 @@
 package org.xraydl.cli;
 
 import org.xraydl.UserError;
+import org.xraydl.kernels.OpenMpSpin;
 import org.xraydl.kernels.PoolingKernel;
 import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
@@ -25,10 +26,12 @@ public class Main implements Runnable {
         DeserializationGuard.install();
         // The resident-memory ceiling (JavaCPP's per-allocation check is off in .mvn/jvm.config: it cost ~6 % of a step).
         try {
+            // first: libgomp reads its spin count once, when ND4J loads it
+            OpenMpSpin.applyBeforeNd4j();
             MemoryGuard.startForProcess();
             // checked here too, not only when the first pooling layer is built: a bad value stops before any work
             PoolingKernel.parseProperty(System.getProperty(PoolingKernel.PROPERTY));
-        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes or -Dxraydl.poolingKernel: one line, like every other user error
+        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes, -Dxraydl.poolingKernel or -Dxraydl.ompSpinCount: one line
             System.err.println("error: " + e.getMessage());
             return 2;
         }
