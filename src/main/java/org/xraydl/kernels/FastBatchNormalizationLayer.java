@@ -14,7 +14,6 @@ import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.reduce3.Dot;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -24,21 +23,25 @@ import org.nd4j.linalg.factory.Nd4j;
  * most on tiny per-channel vectors (the global mean and log10-std "gradients", reading gamma and the
  * batch statistics back, assigning gradient views). Here, for training mode, NCHW, float, rank 4:
  * <ul>
- *   <li>forward: per-row sum(x) and sum(x^2) of the [N*C, H*W] view as two {@link Dot} reductions (the
- *       sum as a dot product with a shared array of ones: libnd4j runs {@code Dot} along a dimension on
- *       all threads, its row {@code Sum} on one), then y = x*scale + shift as two per-row scalar ops;</li>
- *   <li>backward: sum(dy) and sum(dy*x) per row as two {@code Dot}s, dL/dx = a*dy + b*x + c per channel
- *       as two per-row scalar multiplications, an add and a per-row scalar add;</li>
+ *   <li>forward: per-row sum(x) and sum(x^2) of the [N*C, H*W] view as matrix-vector products with a
+ *       column of ones (BLAS gemv; x^2 first written into the output array, which the scaling then
+ *       overwrites), then y = x*scale + shift as two per-row scalar ops;</li>
+ *   <li>backward: sum(dy) and sum(dy*x) per row the same way (dy*x written into the working array that
+ *       then takes b*x), dL/dx = a*dy + b*x + c per channel as two per-row scalar multiplications, an
+ *       add and a per-row scalar add;</li>
  *   <li>everything per channel (statistics, gamma/beta gradients, DL4J's global mean and variance or
  *       log10-std "gradients" with their decay) in Java, reading and writing the parameter and gradient
  *       views element by element (no op), the per-row factors through reusable per-layer arrays.</li>
  * </ul>
- * That is 10 op calls per layer and step. The arithmetic is {@link FastBatchNormHelper}'s, and the
+ * That is 12 op calls per layer and step. Why gemv for the row reductions: libnd4j's {@code Dot} along a
+ * dimension (used here before) is a scalar loop, its row {@code Sum} runs on one thread; on a 2-core AMD
+ * EPYC (Zen 4) the gemv is 4-8x faster for the row sums, and product + gemv 1.3-3x faster for the row
+ * dot products, at the plane sizes of the compact DenseNet (36-2304; docs/benchmark/README.md). The arithmetic is {@link FastBatchNormHelper}'s, and the
  * global statistics follow DL4J 1.0.0-M2.1's {@code backpropGradient} step by step in float (the
  * gradient is {@code (global - batch) * (1 - decay)} for the mean and variance, and
  * {@code log10(var / (decay*var + (1-decay)*batchVar)) / 2} for the log10 std, which DL4J's no-op
- * updater subtracts from the parameter). One extra float array, as large as the largest batch-norm
- * input, holds the ones (shared by every layer of the process).
+ * updater subtracts from the parameter). One extra float array, as long as the largest batch-norm
+ * plane, holds the ones (shared by every layer of the process).
  *
  * <p>Inference ({@code activate(false)}: validation, evaluation, prediction, serving, Grad-CAM), same
  * conditions: y = x*scale + shift as the two per-row scalar ops, 2 op calls per layer (DL4J's layer: 4,
@@ -154,8 +157,11 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         long plane = in.size(2) * in.size(3);
         Scratch s = scratch(n, c, plane);
         INDArray rows = in.reshape('c', (long) n * c, plane);
-        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, s.ones, s.a), n, c);
-        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, rows, s.b), n, c);
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
+        INDArray outRows = out.reshape('c', (long) n * c, plane);
+        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowSums(rows, s.a), n, c);
+        // x^2 goes into the output array first; the scaling below overwrites it
+        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, rows, outRows, s.b), n, c);
         double count = (double) n * plane;
         float[] m = new float[c];
         float[] v = new float[c];
@@ -174,8 +180,6 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
-        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
-        INDArray outRows = out.reshape('c', (long) n * c, plane);
         FastBatchNormHelper.scaleRows(rows, s.perRow(s.f1, t.scale()), outRows);
         FastBatchNormHelper.shiftRowsInPlace(outRows, s.perRow(s.f2, t.shift()));
         return out;
@@ -200,8 +204,11 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         Scratch s = scratch(n, c, plane);
         INDArray xRows = x.reshape('c', (long) n * c, plane);
         INDArray dyRows = dy.reshape('c', (long) n * c, plane);
-        double[] sumDy = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, s.ones, s.a), n, c);
-        double[] sumDyX = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, xRows, s.b), n, c);
+        INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
+        INDArray xTermRows = xTerm.reshape('c', (long) n * c, plane);
+        double[] sumDy = FastBatchNormHelper.perChannelTotals(s.rowSums(dyRows, s.a), n, c);
+        // dy*x goes into the x-term array first; the scaling below overwrites it
+        double[] sumDyX = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, xRows, xTermRows, s.b), n, c);
         float[] mean = batchMean;
         float[] var = batchVar;
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
@@ -214,8 +221,6 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         write(dGammaView, t.dGamma());
         write(dBetaView, t.dBeta());
 
-        INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
-        INDArray xTermRows = xTerm.reshape('c', (long) n * c, plane);
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
         INDArray dxRows = dx.reshape('c', (long) n * c, plane);
         FastBatchNormHelper.scaleRows(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
@@ -302,9 +307,9 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         }
     }
 
-    /** A [rows, plane] array of ones, a view of the process-wide buffer (grown, never shrunk). */
-    private static synchronized INDArray ones(long rows, long plane) {
-        long length = rows * plane;
+    /** A [plane, 1] column of ones, a view of the process-wide buffer (grown, never shrunk). */
+    private static synchronized INDArray onesColumn(long plane) {
+        long length = plane;
         if (sharedOnes == null || sharedOnes.length() < length) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
                 DataBuffer buf = Nd4j.createBuffer(DataType.FLOAT, length, false);
@@ -315,7 +320,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
                 sharedOnes = buf;
             }
         }
-        return Nd4j.create(sharedOnes, new long[]{rows, plane}, new long[]{plane, 1}, 0, 'c');
+        return Nd4j.create(sharedOnes, new long[]{plane, 1}, new long[]{1, 1}, 0, 'c');
     }
 
     private Scratch scratch(int examples, int channels, long plane) {
@@ -323,7 +328,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             scratch = new Scratch(examples, channels, plane);
         } else if (scratch.ones.data() != sharedOnes) {
             // another layer grew the shared buffer: let go of the old one
-            scratch.ones = ones((long) examples * channels, plane);
+            scratch.ones = onesColumn(plane);
         }
         return scratch;
     }
@@ -383,9 +388,9 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             this.channels = channels;
             this.plane = plane;
             int rows = examples * channels;
-            this.ones = FastBatchNormalizationLayer.ones(rows, plane);
+            this.ones = FastBatchNormalizationLayer.onesColumn(plane);
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                dotOut = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                dotOut = Nd4j.zeros(DataType.FLOAT, rows, 1);
                 f1 = Nd4j.createUninitialized(DataType.FLOAT, rows);
                 f2 = Nd4j.createUninitialized(DataType.FLOAT, rows);
                 f3 = Nd4j.createUninitialized(DataType.FLOAT, rows);
@@ -395,11 +400,17 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             perRow = new float[rows];
         }
 
-        /** The row-wise dot products of two [rows, plane] arrays (one {@code Dot} op), into {@code out}. */
-        float[] rowDots(INDArray x, INDArray y, float[] out) {
-            Nd4j.exec(new Dot(x, y, dotOut, 1));
+        /** The row sums of a [rows, plane] array (a matrix-vector product with the ones), into {@code out}. */
+        float[] rowSums(INDArray x, float[] out) {
+            Nd4j.gemm(x, ones, dotOut, false, false, 1.0, 0.0);
             ((FloatIndexer) dotOut.data().indexer()).get(0, out);
             return out;
+        }
+
+        /** The row-wise dot products of two [rows, plane] arrays: x*y into {@code product}, then its row sums. */
+        float[] rowDots(INDArray x, INDArray y, INDArray product, float[] out) {
+            x.mul(y, product);
+            return rowSums(product, out);
         }
 
         /** The per-channel values repeated for each example, written into {@code target}. */

@@ -228,15 +228,16 @@ class FastBatchNormalizationLayerTest {
     }
 
     @Test
-    void tenOpCallsPerTrainingStepAgainstDl4jsTwentyOdd() {
+    void twelveOpCallsPerTrainingStepAgainstDl4jsTwentyOdd() {
         long fastOps = layerOpCallsPerStep(Kind.FAST_LAYER);
         long helperOps = layerOpCallsPerStep(Kind.FAST_HELPER);
         long dl4jOps = layerOpCallsPerStep(Kind.DL4J_HELPER);
         System.out.printf("[batch-norm layer] op calls per training step: fast layer %d, DL4J layer + FastBatchNormHelper %d,"
                 + " DL4J layer + oneDNN helper %d%n", fastOps, helperOps, dl4jOps);
-        // forward: 2 Dot (sum, sum of squares) + per-row scale + per-row shift;
-        // backward: 2 Dot (sum(dy), sum(dy*x)) + 2 per-row scales + add + per-row shift. Nothing else is an op.
-        assertEquals(10, fastOps, "fast layer");
+        // forward: gemv (row sums) + x*x + gemv (sums of squares) + per-row scale + per-row shift;
+        // backward: gemv (sum(dy)) + dy*x + gemv (sum(dy*x)) + 2 per-row scales + add + per-row shift.
+        // Nothing else is an op.
+        assertEquals(12, fastOps, "fast layer");
         // DL4J's layer adds ~3 ops forward (log10 std -> variance) and ~12 backward (global statistics)
         assertTrue(helperOps >= 25, "DL4J's layer with FastBatchNormHelper: " + helperOps);
         assertTrue(dl4jOps > fastOps, "DL4J's layer with its oneDNN helper: " + dl4jOps);
@@ -459,8 +460,9 @@ class FastBatchNormalizationLayerTest {
         INDArray initialStat = net(useLogStd).getLayer("bn3").getParam(stat);
         assertNotEquals(initialStat, fast.getLayer("bn3").getParam(stat), "the global statistics moved");
         for (ComputationGraph other : List.of(helper, dl4j)) {
-            // float rounding only (the row sums are Dot products with ones here, Sum reductions in the helper)
-            double tol = other == helper ? 1e-6 : 1e-5;
+            // float rounding only: the row sums are BLAS gemv here (its own summation order), Sum and Dot
+            // reductions in the helper; 1.2e-6 measured on the log10 std after 5 steps
+            double tol = other == helper ? 2e-6 : 1e-5;
             String what = other == helper ? "DL4J + FastBatchNormHelper" : "DL4J + oneDNN helper";
             for (String layer : List.of("stem", "c1", "c2", "out")) {
                 assertClose(other.getLayer(layer).params(), fast.getLayer(layer).params(), tol, layer + " vs " + what);
@@ -507,7 +509,7 @@ class FastBatchNormalizationLayerTest {
         long bnShare = fastOps - rest;
         System.out.printf("[batch-norm graph] batch-norm op calls per step: fast %d (%d per layer), DL4J+FastBatchNormHelper %d,"
                 + " DL4J+oneDNN %d%n", bnShare, bnShare / GRAPH_BN_LAYERS, GRAPH_BN_LAYERS * helperLayer, GRAPH_BN_LAYERS * dl4jLayer);
-        assertTrue(bnShare <= 10L * GRAPH_BN_LAYERS, "at most 10 op calls per batch-norm layer and step: " + bnShare);
+        assertTrue(bnShare <= 12L * GRAPH_BN_LAYERS, "at most 12 op calls per batch-norm layer and step: " + bnShare);
         assertTrue(fastOps < dl4jOps, "fewer op calls than DL4J with its oneDNN helper");
     }
 }
