@@ -8,6 +8,7 @@ import org.xraydl.UserError;
 import org.xraydl.kernels.FastLayers;
 import org.xraydl.kernels.NativeHelpers;
 import org.xraydl.kernels.OpenMpSpin;
+import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.kernels.PoolingKernel;
 
 import java.util.LinkedHashMap;
@@ -90,6 +91,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         m.put("omp_spin_count", OpenMpSpin.current().toString());
+        m.put("shape_info_provider", ShapeInfoCache.current());
         return m;
     }
 }

@@ -2,6 +2,7 @@ package org.xraydl.cli;
 
 import org.xraydl.UserError;
 import org.xraydl.kernels.OpenMpSpin;
+import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.kernels.PoolingKernel;
 import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
@@ -28,10 +29,12 @@ public class Main implements Runnable {
         try {
             // first: libgomp reads its spin count once, when ND4J loads it
             OpenMpSpin.applyBeforeNd4j();
+            // ND4J reads its shape-information provider once, when it initialises
+            ShapeInfoCache.applyBeforeNd4j();
             MemoryGuard.startForProcess();
             // checked here too, not only when the first pooling layer is built: a bad value stops before any work
             PoolingKernel.parseProperty(System.getProperty(PoolingKernel.PROPERTY));
-        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes, -Dxraydl.poolingKernel or -Dxraydl.ompSpinCount: one line
+        } catch (UserError e) { // a bad -Dxraydl.maxResidentBytes, -Dxraydl.poolingKernel, -Dxraydl.ompSpinCount or -Dxraydl.shapeInfoCache: one line
             System.err.println("error: " + e.getMessage());
             return 2;
         }
