@@ -49,12 +49,12 @@ class BenchmarkCommandTest {
         assertEquals(0, Main.run(concat(TINY, "--step", "full", "--fast-batch-norm", "false", "--json", plain.toString())));
         long withFast = ConfigLoader.JSON.readTree(fast.toFile()).get("settings").get("nd4j_op_calls_per_iteration").asLong();
         long withDl4j = ConfigLoader.JSON.readTree(plain.toFile()).get("settings").get("nd4j_op_calls_per_iteration").asLong();
-        // DL4J's batch-norm layer with its oneDNN helper makes 18 op calls a training step, FastBatchNormalizationLayer 10
+        // DL4J's batch-norm layer with its oneDNN helper makes 18 op calls a training step, FastBatchNormalizationLayer 12
         long batchNorms = Arrays.stream(BenchNets.build(new Workload("densenet", 32, 2, Step.FULL), 0).getLayers())
                 .filter(l -> l instanceof BatchNormalization).count();
         assertTrue(batchNorms > 0);
         assertTrue(withFast > 0, "op calls " + withFast);
-        assertTrue(withDl4j - withFast >= 8L * batchNorms, withDl4j + " vs " + withFast + " with " + batchNorms + " batch norms");
+        assertTrue(withDl4j - withFast >= 6L * batchNorms, withDl4j + " vs " + withFast + " with " + batchNorms + " batch norms");
     }
 
     @Test

@@ -4,13 +4,10 @@ import org.junit.jupiter.api.Test;
 import org.xraydl.UserError;
 
 import java.io.File;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -64,22 +61,9 @@ class OpenMpSpinTest {
 
     /** Runs {@link OpenMpSpinProbe} in a fresh JVM and returns the GOMP_SPINCOUNT libgomp reports. */
     private static String libgompSpinCount(List<String> jvmOptions, Map<String, String> env) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-XX:TieredStopAtLevel=1");
-        cmd.addAll(jvmOptions);
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(OpenMpSpinProbe.class.getName());
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().remove("GOMP_SPINCOUNT");
-        pb.environment().remove("OMP_WAIT_POLICY");
-        pb.environment().put("OMP_DISPLAY_ENV", "VERBOSE");
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe did not finish");
-        assertEquals(0, p.exitValue(), out);
+        Map<String, String> all = new HashMap<>(env);
+        all.put("OMP_DISPLAY_ENV", "VERBOSE");
+        String out = ProbeJvm.run(OpenMpSpinProbe.class, jvmOptions, List.of("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"), all);
         assertTrue(out.contains("sum: 4.0"), out);
         return out.lines().filter(l -> l.trim().startsWith("GOMP_SPINCOUNT = '")).findFirst()
                 .map(l -> l.trim().substring("GOMP_SPINCOUNT = '".length()).replace("'", ""))

@@ -8,11 +8,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.cpu.nativecpu.DirectShapeInfoProvider;
 import org.xraydl.UserError;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -121,17 +118,7 @@ class ShapeInfoCacheTest {
     }
 
     private static List<String> probe(List<String> jvmOptions) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-XX:TieredStopAtLevel=1");
-        cmd.addAll(jvmOptions);
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(ShapeInfoCacheProbe.class.getName());
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(180, TimeUnit.SECONDS), "probe did not finish");
-        assertEquals(0, p.exitValue(), out);
+        String out = ProbeJvm.run(ShapeInfoCacheProbe.class, jvmOptions, List.of(), Map.of());
         return out.lines().filter(l -> l.startsWith("provider: ") || l.startsWith("params: ")).toList();
     }
 }
