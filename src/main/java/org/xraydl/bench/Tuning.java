@@ -8,8 +8,8 @@ import org.xraydl.UserError;
 import org.xraydl.kernels.FastLayers;
 import org.xraydl.kernels.NativeHelpers;
 import org.xraydl.kernels.OpenMpSpin;
-import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.kernels.PoolingKernel;
+import org.xraydl.kernels.ShapeInfoCache;
 
 import java.util.LinkedHashMap;
 import java.util.Locale;

@@ -2,8 +2,8 @@ package org.xraydl.cli;
 
 import org.xraydl.UserError;
 import org.xraydl.kernels.OpenMpSpin;
-import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.kernels.PoolingKernel;
+import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.model.io.DeserializationGuard;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

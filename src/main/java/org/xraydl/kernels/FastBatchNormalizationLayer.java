@@ -309,12 +309,11 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
 
     /** A [plane, 1] column of ones, a view of the process-wide buffer (grown, never shrunk). */
     private static synchronized INDArray onesColumn(long plane) {
-        long length = plane;
-        if (sharedOnes == null || sharedOnes.length() < length) {
+        if (sharedOnes == null || sharedOnes.length() < plane) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                DataBuffer buf = Nd4j.createBuffer(DataType.FLOAT, length, false);
+                DataBuffer buf = Nd4j.createBuffer(DataType.FLOAT, plane, false);
                 FloatIndexer idx = (FloatIndexer) buf.indexer();
-                for (long i = 0; i < length; i++) {
+                for (long i = 0; i < plane; i++) {
                     idx.put(i, 1f);
                 }
                 sharedOnes = buf;
