@@ -25,15 +25,15 @@ import org.nd4j.linalg.factory.Nd4j;
  * <ul>
  *   <li>forward: per-row sum(x) and sum(x^2) of the [N*C, H*W] view as matrix-vector products with a
  *       column of ones (BLAS gemv; x^2 first written into the output array, which the scaling then
- *       overwrites), then y = x*scale + shift as two per-row scalar ops;</li>
+ *       overwrites), then y = x*scale + shift as two broadcasting ops with [N*C, 1] factor columns;</li>
  *   <li>backward: sum(dy) and sum(dy*x) per row the same way (dy*x written into the working array that
- *       then takes b*x), dL/dx = a*dy + b*x + c per channel as two per-row scalar multiplications, an
- *       add and a per-row scalar add;</li>
+ *       then takes b*x), dL/dx = a*dy + b*x + c per channel as two broadcasting multiplications, an
+ *       add and a broadcasting add;</li>
  *   <li>everything per channel (statistics, gamma/beta gradients, DL4J's global mean and variance or
  *       log10-std "gradients" with their decay) in Java, reading and writing the parameter and gradient
  *       views element by element (no op), the per-row factors through reusable per-layer arrays.</li>
  * </ul>
- * That is 12 op calls per layer and step. Why gemv for the row reductions: libnd4j's {@code Dot} along a
+ * That is 12 op calls per layer and step, all through one op context the layer keeps ({@link LayerOps}). Why gemv for the row reductions: libnd4j's {@code Dot} along a
  * dimension (used here before) is a scalar loop, its row {@code Sum} runs on one thread; on a 2-core AMD
  * EPYC (Zen 4) the gemv is 4-8x faster for the row sums, and product + gemv 1.3-3x faster for the row
  * dot products, at the plane sizes of the compact DenseNet (36-2304; docs/benchmark/README.md). The arithmetic is {@link FastBatchNormHelper}'s, and the
@@ -44,7 +44,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * plane, holds the ones (shared by every layer of the process).
  *
  * <p>Inference ({@code activate(false)}: validation, evaluation, prediction, serving, Grad-CAM), same
- * conditions: y = x*scale + shift as the two per-row scalar ops, 2 op calls per layer (DL4J's layer: 4,
+ * conditions: y = x*scale + shift as the two broadcasting ops, 2 op calls per layer (DL4J's layer: 4,
  * among them oneDNN's {@code batchnorm} op, 3-4x slower on NCHW than the two row passes). scale =
  * gamma / sqrt(var + eps) and shift = beta - mean*scale per channel in double from the global mean and
  * variance; with the log10 std, the variance is formed as DL4J M2.1's {@code preOutput} forms it before
@@ -69,6 +69,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private float[] batchVar;
     private Scratch scratch;
     private RowFactors inferenceFactors;
+    private LayerOps ops;
 
     public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -142,11 +143,12 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
         RowFactors f = inferenceFactors(n, c);
+        LayerOps o = ops();
         INDArray rows = in.reshape('c', (long) n * c, plane);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        FastBatchNormHelper.scaleRows(rows, f.perRow(f.scale, t.scale()), outRows);
-        FastBatchNormHelper.shiftRowsInPlace(outRows, f.perRow(f.shift, t.shift()));
+        o.multiply(rows, f.perRow(f.scale, t.scale()), outRows);
+        o.add(outRows, f.perRow(f.shift, t.shift()), outRows);
         return out;
     }
 
@@ -156,12 +158,13 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         int c = (int) in.size(1);
         long plane = in.size(2) * in.size(3);
         Scratch s = scratch(n, c, plane);
+        LayerOps o = ops();
         INDArray rows = in.reshape('c', (long) n * c, plane);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowSums(rows, s.a), n, c);
+        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowSums(o, rows, s.a), n, c);
         // x^2 goes into the output array first; the scaling below overwrites it
-        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(rows, rows, outRows, s.b), n, c);
+        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(o, rows, rows, outRows, s.b), n, c);
         double count = (double) n * plane;
         float[] m = new float[c];
         float[] v = new float[c];
@@ -180,8 +183,8 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
-        FastBatchNormHelper.scaleRows(rows, s.perRow(s.f1, t.scale()), outRows);
-        FastBatchNormHelper.shiftRowsInPlace(outRows, s.perRow(s.f2, t.shift()));
+        o.multiply(rows, s.perRow(s.f1, t.scale()), outRows);
+        o.add(outRows, s.perRow(s.f2, t.shift()), outRows);
         return out;
     }
 
@@ -202,13 +205,14 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         int c = (int) x.size(1);
         long plane = x.size(2) * x.size(3);
         Scratch s = scratch(n, c, plane);
+        LayerOps o = ops();
         INDArray xRows = x.reshape('c', (long) n * c, plane);
         INDArray dyRows = dy.reshape('c', (long) n * c, plane);
         INDArray xTerm = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, x.dataType(), x.shape());
         INDArray xTermRows = xTerm.reshape('c', (long) n * c, plane);
-        double[] sumDy = FastBatchNormHelper.perChannelTotals(s.rowSums(dyRows, s.a), n, c);
+        double[] sumDy = FastBatchNormHelper.perChannelTotals(s.rowSums(o, dyRows, s.a), n, c);
         // dy*x goes into the x-term array first; the scaling below overwrites it
-        double[] sumDyX = FastBatchNormHelper.perChannelTotals(s.rowDots(dyRows, xRows, xTermRows, s.b), n, c);
+        double[] sumDyX = FastBatchNormHelper.perChannelTotals(s.rowDots(o, dyRows, xRows, xTermRows, s.b), n, c);
         float[] mean = batchMean;
         float[] var = batchVar;
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
@@ -223,10 +227,10 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
 
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
         INDArray dxRows = dx.reshape('c', (long) n * c, plane);
-        FastBatchNormHelper.scaleRows(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
-        FastBatchNormHelper.scaleRows(xRows, s.perRow(s.f2, t.scaleX()), xTermRows);
-        dx.addi(xTerm);
-        FastBatchNormHelper.shiftRowsInPlace(dxRows, s.perRow(s.f3, t.shift()));
+        o.multiply(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
+        o.multiply(xRows, s.perRow(s.f2, t.scaleX()), xTermRows);
+        o.add(dxRows, xTermRows, dxRows);
+        o.add(dxRows, s.perRow(s.f3, t.shift()), dxRows);
 
         Gradient grad = new DefaultGradient();
         grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);
@@ -322,6 +326,13 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         return Nd4j.create(sharedOnes, new long[]{plane, 1}, new long[]{1, 1}, 0, 'c');
     }
 
+    private LayerOps ops() {
+        if (ops == null) {
+            ops = new LayerOps();
+        }
+        return ops;
+    }
+
     private Scratch scratch(int examples, int channels, long plane) {
         if (scratch == null || scratch.examples != examples || scratch.channels != channels || scratch.plane != plane) {
             scratch = new Scratch(examples, channels, plane);
@@ -352,8 +363,8 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             this.channels = channels;
             int rows = examples * channels;
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                scale = Nd4j.createUninitialized(DataType.FLOAT, rows);
-                shift = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                scale = Nd4j.createUninitialized(DataType.FLOAT, rows, 1);
+                shift = Nd4j.createUninitialized(DataType.FLOAT, rows, 1);
             }
             perRow = new float[rows];
         }
@@ -390,9 +401,9 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             this.ones = FastBatchNormalizationLayer.onesColumn(plane);
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
                 dotOut = Nd4j.zeros(DataType.FLOAT, rows, 1);
-                f1 = Nd4j.createUninitialized(DataType.FLOAT, rows);
-                f2 = Nd4j.createUninitialized(DataType.FLOAT, rows);
-                f3 = Nd4j.createUninitialized(DataType.FLOAT, rows);
+                f1 = Nd4j.createUninitialized(DataType.FLOAT, rows, 1);
+                f2 = Nd4j.createUninitialized(DataType.FLOAT, rows, 1);
+                f3 = Nd4j.createUninitialized(DataType.FLOAT, rows, 1);
             }
             a = new float[rows];
             b = new float[rows];
@@ -400,16 +411,16 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         }
 
         /** The row sums of a [rows, plane] array (a matrix-vector product with the ones), into {@code out}. */
-        float[] rowSums(INDArray x, float[] out) {
-            Nd4j.gemm(x, ones, dotOut, false, false, 1.0, 0.0);
+        float[] rowSums(LayerOps o, INDArray x, float[] out) {
+            o.matmul(x, ones, dotOut);
             ((FloatIndexer) dotOut.data().indexer()).get(0, out);
             return out;
         }
 
         /** The row-wise dot products of two [rows, plane] arrays: x*y into {@code product}, then its row sums. */
-        float[] rowDots(INDArray x, INDArray y, INDArray product, float[] out) {
-            x.mul(y, product);
-            return rowSums(product, out);
+        float[] rowDots(LayerOps o, INDArray x, INDArray y, INDArray product, float[] out) {
+            o.multiply(x, y, product);
+            return rowSums(o, product, out);
         }
 
         /** The per-channel values repeated for each example, written into {@code target}. */
