@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?out dir}; secs=${2:-30}; mkdir -p "$out"
 unset OMP_WAIT_POLICY
+# Which host: ratios move between host types, so every window names its CPU.
+echo "== host: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)" | tee -a "$out/window.log"
 # The compiled project and its class path (java directly: no Maven in the timed runs).
 mvn -B -q compile dependency:build-classpath -Dmdep.outputFile=target/bench-cp.txt >/dev/null
 CP="target/classes:$(cat target/bench-cp.txt)"
@@ -42,7 +44,7 @@ if [ -n "$split" ]; then
   java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --step epoch --data ../shared/datasets/chest-xray --split "$split" \
       --config config/full-cpu.yaml --model densenet --size 96 --batch 32 --epochs 2 --growth 12 --blocks 2,4,6 \
       --init-features 24 --json "$out/project-epoch.json" > "$out/project-epoch.log" 2>&1
-  echo "project: $(grep -o '"seconds"[^,]*' "$out/project-epoch.json" | head -3 | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
+  echo "project: $(grep -o '"train_seconds"[^,]*' "$out/project-epoch.json" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
   /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --size 96 --batch 32 --epochs 2 \
       --json "$out/peer-epoch.json" > "$out/peer-epoch.log" 2>&1
   echo "peer:    $(grep -o '"seconds": [0-9.]*' "$out/peer-epoch.log" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
@@ -51,7 +53,7 @@ if [ -n "$split" ]; then
     java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --step epoch --data ../shared/datasets/chest-xray --split "$split" \
         --config config/full-cpu.yaml --model densenet121 --size 128 --batch 32 --epochs "$D121_EPOCHS" \
         --json "$out/project-epoch-d121.json" > "$out/project-epoch-d121.log" 2>&1
-    echo "project: $(grep -o '"seconds"[^,]*' "$out/project-epoch-d121.json" | head -3 | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
+    echo "project: $(grep -o '"train_seconds"[^,]*' "$out/project-epoch-d121.json" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
     /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --model densenet121 --size 128 --batch 32 \
         --epochs "$D121_EPOCHS" --json "$out/peer-epoch-d121.json" > "$out/peer-epoch-d121.log" 2>&1
     echo "peer:    $(grep -o '"seconds": [0-9.]*' "$out/peer-epoch-d121.log" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
