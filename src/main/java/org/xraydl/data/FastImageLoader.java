@@ -12,6 +12,9 @@ import org.nd4j.linalg.api.memory.pointers.PagedPointer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
 import static org.bytedeco.opencv.global.opencv_core.CV_16S;
 import static org.bytedeco.opencv.global.opencv_core.CV_16U;
 import static org.bytedeco.opencv.global.opencv_core.CV_32F;
@@ -20,6 +23,8 @@ import static org.bytedeco.opencv.global.opencv_core.CV_32S;
 import static org.bytedeco.opencv.global.opencv_core.CV_64F;
 import static org.bytedeco.opencv.global.opencv_core.CV_8S;
 import static org.bytedeco.opencv.global.opencv_core.CV_8U;
+import static org.bytedeco.opencv.global.opencv_core.CV_MAKETYPE;
+import static org.bytedeco.opencv.global.opencv_core.LUT;
 import static org.bytedeco.opencv.global.opencv_core.split;
 
 /**
@@ -41,20 +46,84 @@ import static org.bytedeco.opencv.global.opencv_core.split;
  * images, a length mismatch DataVec rejects) goes to DataVec's own loop unchanged.
  */
 public class FastImageLoader extends NativeImageLoader {
+    /** The 3-channel float tables (a 1x256 {@code CV_32FC3} Mat per normalisation mode), made once and only read. */
+    private static final Map<String, Mat> LEVEL_TABLES = new ConcurrentHashMap<>();
+
+    /** Normalises each image as it is written (null: the raw pixel values, as DataVec writes them). */
+    private final ImageNormalizer normalizer;
 
     public FastImageLoader() {
+        this.normalizer = null;
     }
 
     public FastImageLoader(long height, long width, long channels) {
         super(height, width, channels);
+        this.normalizer = null;
     }
 
     public FastImageLoader(long height, long width, long channels, ImageTransform imageTransform) {
+        this(height, width, channels, imageTransform, null);
+    }
+
+    /**
+     * A loader that writes each image already normalised by {@code normalizer} (null: raw values): the same bits
+     * as writing the raw values and running {@link ImageNormalizer#normalize} on the batch afterwards, done per
+     * image on the decoding thread. 8-bit images go through the normaliser's {@link ImageNormalizer#levelTables}
+     * (OpenCV's {@code LUT}, then the split into planes); anything else is written raw, then normalised in place
+     * by the same float operations in Java.
+     */
+    public FastImageLoader(long height, long width, long channels, ImageTransform imageTransform, ImageNormalizer normalizer) {
         super(height, width, channels, imageTransform);
+        if (normalizer != null && channels != normalizer.channels()) {
+            throw new IllegalArgumentException("the normaliser is made for " + normalizer.channels() + " channels, the loader writes " + channels);
+        }
+        this.normalizer = normalizer;
     }
 
     @Override
     protected void fillNDArray(Mat image, INDArray ret) {
+        if (normalizer == null) {
+            fillRaw(image, ret);
+        } else if (image.depth() == CV_8U && image.channels() == normalizer.channels() && fastPathApplies(image, ret)) {
+            try (Mat normalised = new Mat()) {
+                LUT(image, levelTable(normalizer), normalised);
+                fillRaw(normalised, ret);
+            }
+        } else {
+            fillRaw(image, ret);
+            normalizeInPlace(ret);
+        }
+    }
+
+    private static Mat levelTable(ImageNormalizer normalizer) {
+        return LEVEL_TABLES.computeIfAbsent(normalizer.mode(), mode -> {
+            float[][] t = normalizer.levelTables();
+            float[] interleaved = new float[256 * t.length];
+            for (int level = 0; level < 256; level++) {
+                for (int c = 0; c < t.length; c++) {
+                    interleaved[level * t.length + c] = t[c][level];
+                }
+            }
+            Mat table = new Mat(1, 256, CV_MAKETYPE(CV_32F, t.length));
+            new FloatPointer(table.data()).put(interleaved);
+            return table;
+        });
+    }
+
+    /** {@link ImageNormalizer#normalize} on one written [C, H, W] image, element by element with the same float operations. */
+    private void normalizeInPlace(INDArray ret) {
+        long[] shape = ret.shape();
+        for (int c = 0; c < shape[0]; c++) {
+            for (long i = 0; i < shape[1]; i++) {
+                for (long j = 0; j < shape[2]; j++) {
+                    ret.putScalar(new long[]{c, i, j}, normalizer.normalize(ret.getFloat(c, i, j), c));
+                }
+            }
+        }
+    }
+
+    /** The raw values: OpenCV's bulk copy where it applies, DataVec's loop otherwise. */
+    private void fillRaw(Mat image, INDArray ret) {
         if (!fastPathApplies(image, ret)) {
             super.fillNDArray(image, ret);
             return;

@@ -28,7 +28,8 @@ import java.util.NoSuchElementException;
  * image, see {@link Transforms}), and the bulk copy into its own row of the batch's {@code [B, C, H, W]} float
  * array, exactly as the record reader does it; then the labels, one-hot in the order of {@link Preprocessing#labels},
  * the file URIs as metadata if asked for (evaluation: {@code Evaluator} and the featurized engine read them), and
- * the pre-processor ({@link ImageNormalizer}) on the whole batch, on the thread asking for it.
+ * the pre-processor: the {@link ImageNormalizer} is applied per image as it is written (the bits of running it on
+ * the batch, which the reference does), any other pre-processor on the whole batch, on the thread asking for it.
  *
  * <p>Order: the files as given, or shuffled by a {@link ShuffledCollectionSplit} exactly as the record reader
  * visited them: its constructor shuffles, DataVec's iterator reads one record before its first batch and resets the
@@ -131,7 +132,10 @@ public final class ImageBatchIterator implements DataSetIterator {
             rows[i] = features.tensorAlongDimension(i, 1, 2, 3); // views made here, the workers only write into them
         }
         int passNow = pass;
-        DecodePool.forEach(pool, n, i -> decode(batchFiles[i], rows[i], transforms.forImage(passNow, first + i)));
+        // The usual pre-processor, the image normaliser, runs per image as it is decoded (same bits, see
+        // FastImageLoader): ND4J ops on this thread would start an OpenMP team of its own beside the training's.
+        ImageNormalizer perImage = preProcessor instanceof ImageNormalizer norm && norm.channels() == channels ? norm : null;
+        DecodePool.forEach(pool, n, i -> decode(batchFiles[i], rows[i], transforms.forImage(passNow, first + i), perImage));
         Nd4j.getAffinityManager().ensureLocation(features, AffinityManager.Location.DEVICE);
 
         INDArray y = Nd4j.create(n, labels.size());
@@ -146,16 +150,16 @@ public final class ImageBatchIterator implements DataSetIterator {
             }
             ds.setExampleMetaData(meta);
         }
-        if (preProcessor != null) {
+        if (preProcessor != null && perImage == null) {
             preProcessor.preProcess(ds);
         }
         return ds;
     }
 
     /** One image into its row: what DataVec's batch reader does per file, with a loader (and transform) of its own. */
-    private void decode(File file, INDArray row, ImageTransform transform) {
+    private void decode(File file, INDArray row, ImageTransform transform, ImageNormalizer normalizer) {
         try {
-            new FastImageLoader(size, size, channels, transform).asMatrixView(file, row);
+            new FastImageLoader(size, size, channels, transform, normalizer).asMatrixView(file, row);
         } catch (Exception e) {
             throw ImageChecks.failedWhileDecoding(file.toPath(), e);
         }

@@ -45,6 +45,36 @@ public class ImageNormalizer implements DataSetPreProcessor {
         return features;
     }
 
+    /**
+     * The normalised value of every 8-bit level, per BGR channel ({@code [3][256]}): each entry is made by the
+     * same float operations, in the same order, as {@link #normalize} makes it from the level (x/255, minus the
+     * mean, over the std; or minus the VGG mean), so looking a level up gives the bits {@link #normalize} gives.
+     * The image loader writes 8-bit images through these tables ({@link FastImageLoader}), which keeps
+     * normalisation, and the ND4J ops (and their OpenMP threads) it would start, off the loader thread.
+     */
+    public float[][] levelTables() {
+        float[][] t = new float[IMAGENET_MEAN_BGR.length][256];
+        for (int c = 0; c < t.length; c++) {
+            for (int level = 0; level < 256; level++) {
+                t[c][level] = normalize(level, c);
+            }
+        }
+        return t;
+    }
+
+    /** {@link #normalize} for one value of channel {@code c}: Java's float arithmetic is IEEE, as ND4J's ops are. */
+    float normalize(float x, int c) {
+        if (mode.equals("imagenet")) {
+            return (x / 255f - IMAGENET_MEAN_BGR[c]) / IMAGENET_STD_BGR[c];
+        }
+        return x - VGG_MEAN_BGR[c];
+    }
+
+    /** The number of channels this normaliser is made for (its tables' count). */
+    public int channels() {
+        return IMAGENET_MEAN_BGR.length;
+    }
+
     private static INDArray channelVector(float[] v, INDArray like) {
         return Nd4j.create(v, new long[]{1, v.length, 1, 1}).castTo(like.dataType());
     }

@@ -103,6 +103,34 @@ class FastImageLoaderTest {
     }
 
     @Test
+    void aNormalisingLoaderWritesTheBitsOfTheRawLoaderFollowedByTheBatchNormaliser() throws IOException {
+        int cases = 0;
+        for (String mode : new String[]{"imagenet", "vgg"}) {
+            ImageNormalizer normalizer = new ImageNormalizer(mode);
+            // 8-bit, continuous and ROI (the look-up tables); 16-bit and float (written raw, then normalised in Java).
+            for (int depth : new int[]{CV_8U, CV_16U, CV_32F}) {
+                for (boolean roi : new boolean[]{false, true}) {
+                    Mat mat = randomMat(depth, 3, roi, new Random(17L * depth + (roi ? 1 : 0)));
+                    String what = mode + ", depth " + depth + (roi ? ", ROI" : "");
+                    // The reference: DataVec's raw values in a batch slice, then ND4J's ops on the whole batch.
+                    INDArray expected = Nd4j.valueArrayOf(new long[]{2, 3, ROWS, COLS}, 9f, DataType.FLOAT);
+                    new NativeImageLoader().asMatrixView(mat, expected.tensorAlongDimension(1, 1, 2, 3));
+                    normalizer.normalize(expected);
+                    INDArray actual = Nd4j.valueArrayOf(new long[]{2, 3, ROWS, COLS}, 9f, DataType.FLOAT);
+                    new FastImageLoader(ROWS, COLS, 3, null, normalizer).asMatrixView(mat, actual.tensorAlongDimension(1, 1, 2, 3));
+                    assertBitsEqual(expected.tensorAlongDimension(1, 1, 2, 3), actual.tensorAlongDimension(1, 1, 2, 3), what);
+                    assertEquals(9f, actual.getFloat(0, 2, ROWS - 1, COLS - 1), what + ": the other slice untouched");
+                    assertNotEquals(expected.getFloat(1, 0, 0, 0), expected.getFloat(0, 0, 0, 0), what + ": the image was written");
+                    cases++;
+                }
+            }
+        }
+        assertEquals(12, cases);
+        assertThrows(IllegalArgumentException.class, () -> new FastImageLoader(4, 4, 1, null, new ImageNormalizer("imagenet")),
+                "a 3-channel normaliser on a 1-channel loader");
+    }
+
+    @Test
     void channelsLandInOpenCvOrderOnePlaneEach() throws IOException {
         // Independent of both loaders' code: a BGR Mat of constant (1, 2, 3) gives planes 1, 2, 3 (no reversal).
         Mat mat = new Mat(ROWS, COLS, CV_8UC3, new Scalar(1, 2, 3, 0));

@@ -131,6 +131,25 @@ class ImageBatchIteratorTest {
     }
 
     @Test
+    void normalisingEachImageAsItIsDecodedGivesTheBitsOfNormalisingTheBatch() throws IOException {
+        List<LabeledImage> images = images();
+        RunConfig c = augmenting();
+        Preprocessing p = Preprocessing.of(c, List.of("NORMAL", "PNEUMONIA"));
+        ImageNormalizer batchLevel = new ImageNormalizer(p.normalization());
+        try (DecodePool two = DecodePool.of(2)) {
+            List<DataSet> perImage = drain(ImageIterators.training(images, p, c, 43, two));
+            DataSetIterator reference = ImageIterators.training(images, p, c, 43, two);
+            // Not an ImageNormalizer, so the iterator runs it on the whole batch (ND4J's ops), as before.
+            reference.setPreProcessor(ds -> batchLevel.preProcess(ds));
+            assertSameBatches(drain(reference), perImage, "per-image vs batch normalisation");
+            DataSetIterator raw = ImageIterators.training(images, p, c, 43, two);
+            raw.setPreProcessor(ds -> { });
+            assertFalse(java.util.Arrays.equals(values(drain(raw).get(0).getFeatures()), values(perImage.get(0).getFeatures())),
+                    "the raw batch differs: normalisation happened");
+        }
+    }
+
+    @Test
     void severalThreadsReallyDecodeOneBatchAtOnce() throws IOException {
         List<LabeledImage> images = images().subList(0, 4);
         RunConfig c = augmenting();

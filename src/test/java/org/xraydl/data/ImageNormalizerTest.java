@@ -29,6 +29,34 @@ class ImageNormalizerTest {
     }
 
     @Test
+    void levelTablesHoldTheBitsNormalizeGivesEveryEightBitLevel() {
+        for (String mode : new String[]{"imagenet", "vgg"}) {
+            ImageNormalizer n = new ImageNormalizer(mode);
+            // Every level 0..255 in each of the 3 channels, normalised by ND4J's ops on the batch.
+            float[] levels = new float[3 * 256];
+            for (int i = 0; i < levels.length; i++) {
+                levels[i] = i % 256;
+            }
+            INDArray x = Nd4j.create(levels, new long[]{1, 3, 16, 16}, DataType.FLOAT);
+            assertEquals(255f, x.getFloat(0, 2, 15, 15));
+            n.normalize(x);
+            float[][] t = n.levelTables();
+            assertEquals(3, t.length);
+            for (int c = 0; c < 3; c++) {
+                assertEquals(256, t[c].length);
+                for (int level = 0; level < 256; level++) {
+                    float expected = x.getFloat(0, c, level / 16, level % 16);
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(t[c][level]),
+                            mode + ", channel " + c + ", level " + level + ": " + expected + " vs " + t[c][level]);
+                }
+            }
+        }
+        // Independently of ND4J: the red channel's top level in imagenet mode, and the blue one's zero in vgg mode.
+        assertEquals((1 - 0.485) / 0.229, new ImageNormalizer("imagenet").levelTables()[2][255], 1e-5);
+        assertEquals(-103.939, new ImageNormalizer("vgg").levelTables()[0][0], 1e-4);
+    }
+
+    @Test
     void unknownModeIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new ImageNormalizer("zscore"));
     }
