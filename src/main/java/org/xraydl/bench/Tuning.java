@@ -88,6 +88,7 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         // the native kernel FastPoolingLayer runs on this machine (PoolingKernel: oneDNN with AVX-512, else libnd4j)
         m.put("pooling_kernel", fastPooling ? PoolingKernel.forProcess().id() : "dl4j");
         m.put("fast_conv", fastConv);
+        m.put("direct_conv", fastConv && org.xraydl.kernels.FastLayers.directConvolution());
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         m.put("omp_spin_count", OpenMpSpin.current().toString());

@@ -54,6 +54,13 @@ public final class FastConvolutionLayer extends ConvolutionLayer {
 
     public FastConvolutionLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
+        // DL4J's oneDNN helper (set by the constructor above) stays as the fallback of the direct path
+        if (helper instanceof org.deeplearning4j.nn.layers.mkldnn.MKLDNNConvHelper) {
+            DirectConvolution direct = DirectConvolution.createIfAvailable();
+            if (direct != null) {
+                helper = new DirectConvHelper(helper, direct, layerConf().hasBias());
+            }
+        }
     }
 
     /** Whether this configuration is the case handled here (the helper is checked per call). */

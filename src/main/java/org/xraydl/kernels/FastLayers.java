@@ -45,7 +45,9 @@ import java.util.function.Predicate;
  * backend only: other backends keep theirs. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false} (DL4J's batch norm, helper and layer),
  * {@code -D}{@value #FAST_RELU_PROPERTY}{@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
- * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays).
+ * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays);
+ * {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
+ * layers instead of oneDNN's primitives called directly ({@link DirectConvolution}).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
@@ -53,6 +55,7 @@ public final class FastLayers {
     public static final String FAST_POOLING_PROPERTY = "xraydl.fastPooling";
     public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
     public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
+    public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
 
     private FastLayers() {
     }
@@ -130,6 +133,11 @@ public final class FastLayers {
             switched++;
         }
         return switched;
+    }
+
+    /** Whether fast convolution layers made now run oneDNN's primitives directly (switched on, and the bindings load here). */
+    public static boolean directConvolution() {
+        return enabled(FAST_CONV_PROPERTY) && DirectConvolution.enabled() && DirectConvolution.available();
     }
 
     private static boolean enabled(String property) {

@@ -41,11 +41,15 @@ class FastConvolutionLayerTest {
     @BeforeEach
     void onlyTheConvolutionLever() {
         OTHER_LEVERS.forEach(p -> System.setProperty(p, "false"));
+        // DL4J's oneDNN helper inside the fast layer, so it can be compared bit for bit with DL4J's layer (the direct
+        // oneDNN path rounds differently: DirectConvolutionTest and FastPathEquivalenceTest cover it)
+        System.setProperty(FastLayers.DIRECT_CONV_PROPERTY, "false");
     }
 
     @AfterEach
     void clear() {
         OTHER_LEVERS.forEach(System::clearProperty);
+        System.clearProperty(FastLayers.DIRECT_CONV_PROPERTY);
         System.clearProperty(FastLayers.FAST_CONV_PROPERTY);
         Nd4j.getExecutioner().setProfilingMode(OpExecutioner.ProfilingMode.DISABLED);
     }

@@ -56,12 +56,16 @@ class FastConvolutionStemTest {
     @BeforeEach
     void onlyTheConvolutionLever() {
         OTHER_LEVERS.forEach(p -> System.setProperty(p, "false"));
+        // DL4J's oneDNN helper inside the fast layer, so it can be compared bit for bit with DL4J's layer (the direct
+        // oneDNN path rounds differently: DirectConvolutionTest and FastPathEquivalenceTest cover it)
+        System.setProperty(FastLayers.DIRECT_CONV_PROPERTY, "false");
         NativeHelpers.configure(true);
     }
 
     @AfterEach
     void clear() {
         OTHER_LEVERS.forEach(System::clearProperty);
+        System.clearProperty(FastLayers.DIRECT_CONV_PROPERTY);
         System.clearProperty(FastLayers.FAST_STEM_PROPERTY);
     }
 
