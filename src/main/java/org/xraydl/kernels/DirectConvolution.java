@@ -56,9 +56,8 @@ final class DirectConvolution {
     private static dnnl_engine engine;
 
     private final dnnl_stream stream = new dnnl_stream();
-    private final Map<List<Long>, Plan> forwardPlans = new LinkedHashMap<>();
-    private final Map<List<Long>, Plan> backwardPlans = new LinkedHashMap<>();
-    private final Set<List<Long>> refused = new HashSet<>();
+    private final Plans forwardPlans = new Plans();
+    private final Plans backwardPlans = new Plans();
 
     private DirectConvolution() {
         check(dnnl_stream_create(stream, engine, dnnl_stream_default_flags), "stream");
@@ -134,13 +133,9 @@ final class DirectConvolution {
      * False (nothing written) when oneDNN declined to build this shape's primitives: the caller runs its fallback.
      */
     boolean forward(INDArray x, INDArray w, int[] stride, int[] pad, INDArray out) {
-        List<Long> key = key(x, w, out, stride, pad);
-        Plan plan = forwardPlans.get(key);
+        Plan plan = forwardPlans.get(key(x, w, out, stride, pad), () -> forwardPlan(x.shape(), w.shape(), out.shape(), stride, pad));
         if (plan == null) {
-            plan = remember(forwardPlans, key, () -> forwardPlan(x.shape(), w.shape(), out.shape(), stride, pad));
-            if (plan == null) {
-                return false;
-            }
+            return false;
         }
         plan.run(stream, x, w, out);
         return true;
@@ -151,13 +146,9 @@ final class DirectConvolution {
      * {@link #forward}.
      */
     boolean backward(INDArray x, INDArray w, INDArray dy, int[] stride, int[] pad, INDArray dx, INDArray dw) {
-        List<Long> key = key(x, w, dy, stride, pad);
-        Plan plan = backwardPlans.get(key);
+        Plan plan = backwardPlans.get(key(x, w, dy, stride, pad), () -> backwardPlan(x.shape(), w.shape(), dy.shape(), stride, pad));
         if (plan == null) {
-            plan = remember(backwardPlans, key, () -> backwardPlan(x.shape(), w.shape(), dy.shape(), stride, pad));
-            if (plan == null) {
-                return false;
-            }
+            return false;
         }
         plan.run(stream, x, w, dy, dx, dw);
         return true;
@@ -165,28 +156,35 @@ final class DirectConvolution {
 
     /** The plans kept for one direction (tests). */
     int plans(boolean forward) {
-        return (forward ? forwardPlans : backwardPlans).size();
+        return (forward ? forwardPlans : backwardPlans).kept.size();
     }
 
-    private Plan remember(Map<List<Long>, Plan> plans, List<Long> key, java.util.function.Supplier<Plan> make) {
-        if (refused.contains(key)) {
-            return null;
+    /** One direction's plans by shape: at most {@value #MAX_PLANS} kept, oldest freed first; shapes oneDNN declined. */
+    private static final class Plans {
+        private final Map<List<Long>, Plan> kept = new LinkedHashMap<>();
+        private final Set<List<Long>> refused = new HashSet<>();
+
+        /** The plan for {@code key}, made now if new; null when oneDNN declines it (then for good, with one warning). */
+        Plan get(List<Long> key, java.util.function.Supplier<Plan> make) {
+            Plan plan = kept.get(key);
+            if (plan != null || refused.contains(key)) {
+                return plan;
+            }
+            try {
+                plan = make.get();
+            } catch (IllegalStateException e) { // oneDNN has no primitive for this case: the fallback runs it, every time
+                refused.add(key);
+                log.warn("oneDNN declined a convolution ({}): DL4J's helper runs this shape", e.getMessage());
+                return null;
+            }
+            if (kept.size() >= MAX_PLANS) {
+                Iterator<Plan> oldest = kept.values().iterator();
+                oldest.next().close();
+                oldest.remove();
+            }
+            kept.put(key, plan);
+            return plan;
         }
-        Plan plan;
-        try {
-            plan = make.get();
-        } catch (IllegalStateException e) { // oneDNN has no primitive for this case: the fallback runs it, every time
-            refused.add(key);
-            log.warn("oneDNN declined a convolution ({}): DL4J's helper runs this shape", e.getMessage());
-            return null;
-        }
-        if (plans.size() >= MAX_PLANS) {
-            Iterator<Plan> oldest = plans.values().iterator();
-            oldest.next().close();
-            oldest.remove();
-        }
-        plans.put(key, plan);
-        return plan;
     }
 
     private static List<Long> key(INDArray x, INDArray w, INDArray y, int[] stride, int[] pad) {
