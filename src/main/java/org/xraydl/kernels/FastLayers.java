@@ -165,8 +165,8 @@ public final class FastLayers {
     }
 
     /**
-     * Replaces each layer object of exactly class {@code type} (so not frozen wrappers, whose layers run
-     * in inference mode, nor a replacement already made) that {@code accept}s, by {@code replacement}:
+     * Replaces each layer object of exactly class {@code type} (not a replacement already made), also inside a
+     * frozen wrapper (then in a new wrapper of the same kind), that {@code accept}s, by {@code replacement}:
      * in its vertex, as {@code LayerVertex.setLayerAsFrozen} does, and in the graph's layer array
      * ({@code layersField}). A layer with parameters hands its parameter and gradient views (slices
      * of the graph's flattened arrays) to the replacement, so the graph, its updater and saved models
@@ -177,10 +177,19 @@ public final class FastLayers {
         Layer[] layers = (Layer[]) get(layersField, net);
         int switched = 0;
         for (GraphVertex v : net.getVertices()) {
-            if (!(v instanceof LayerVertex lv) || lv.getLayer().getClass() != type) {
+            if (!(v instanceof LayerVertex lv)) {
                 continue;
             }
-            L old = type.cast(lv.getLayer());
+            Layer current = lv.getLayer();
+            // a frozen layer (transfer learning's trunk, the benchmark's forward and head steps) runs its inside
+            // layer in inference mode, where the fast layers are faster too (batch norm in 2 passes instead of
+            // oneDNN's NCHW batch norm, ReLU in one, oneDNN's convolutions called directly): one wrapper level
+            Layer inner = current instanceof FrozenLayer f ? f.getInsideLayer()
+                    : current instanceof FrozenLayerWithBackprop f ? f.getInsideLayer() : current;
+            if (inner.getClass() != type) {
+                continue;
+            }
+            L old = type.cast(inner);
             if (!accept.test(old)) {
                 continue;
             }
@@ -194,10 +203,12 @@ public final class FastLayers {
                     to.setBackpropGradientsViewArray(from.getGradientsViewArray());
                 }
             }
-            lv.setLayer(fast);
+            Layer placed = current == inner ? fast
+                    : current instanceof FrozenLayer ? new FrozenLayer(fast) : new FrozenLayerWithBackprop(fast);
+            lv.setLayer(placed);
             for (int i = 0; i < layers.length; i++) {
-                if (layers[i] == old) {
-                    layers[i] = fast;
+                if (layers[i] == current) {
+                    layers[i] = placed;
                 }
             }
             switched++;

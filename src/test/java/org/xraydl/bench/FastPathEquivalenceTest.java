@@ -164,10 +164,14 @@ class FastPathEquivalenceTest {
 
         ComputationGraph frozen = ModelFactory.freezeUpTo(loadedFast, DenseNetBuilder.FEATURES,
                 BenchNets.config(new Workload("densenet", 48, 4, Step.HEAD), 1));
+        FastLayers.engage(frozen); // as ModelFactory does after freezing
         INDArray trunkBefore = frozen.getLayer("conv1/conv").params().dup();
         frozen.fit(batch);
         assertEquals(trunkBefore, frozen.getLayer("conv1/conv").params(), "frozen trunk must not change");
-        assertTrue(HelperReport.summary(frozen).get("ConvolutionLayer").startsWith("MKLDNNConvHelper"), "frozen layers keep the fast path");
+        // frozen layers run the fast layers (inside new frozen wrappers), in inference mode
+        assertTrue(frozen.getLayer("conv1/conv") instanceof org.deeplearning4j.nn.layers.FrozenLayer, "the trunk is frozen");
+        assertTrue(HelperReport.summary(frozen).get("FastConvolutionLayer").startsWith("DirectConvHelper"), HelperReport.summary(frozen).toString());
+        assertEquals(null, HelperReport.summary(frozen).get("BatchNormalization"), "every frozen batch norm is the fast layer");
     }
 
     private static boolean sameReluDecisions(ComputationGraph a, ComputationGraph b, INDArray x) {
