@@ -36,10 +36,6 @@ final class DirectConvHelper implements ConvolutionHelper {
         this.layerHasBias = layerHasBias;
     }
 
-    ConvolutionHelper fallback() {
-        return fallback;
-    }
-
     private boolean applies(INDArray input, INDArray weights, int[] strides, int[] dilation, CNN2DFormat format) {
         return !layerHasBias && format == CNN2DFormat.NCHW && DirectConvolution.handles(input, weights, strides, dilation);
     }
@@ -48,26 +44,24 @@ final class DirectConvHelper implements ConvolutionHelper {
     public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
                               ConvolutionLayer.AlgoMode mode, ConvolutionLayer.FwdAlgo fwdAlgo, ConvolutionMode convolutionMode,
                               int[] dilation, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
-        if (!applies(input, weights, strides, dilation, format)) {
-            return fallback.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation,
-                    format, workspaceMgr);
+        if (applies(input, weights, strides, dilation, format)) {
+            int[] outSize;
+            int[] padding = pad;
+            int[] inSize = {(int) input.size(2), (int) input.size(3)};
+            if (convolutionMode == ConvolutionMode.Same) {
+                outSize = ConvolutionUtils.getOutputSize(input, kernel, strides, null, convolutionMode, dilation, format);
+                padding = ConvolutionUtils.getSameModeTopLeftPadding(outSize, inSize, kernel, strides, dilation);
+            } else {
+                outSize = ConvolutionUtils.getOutputSize(input, kernel, strides, pad, convolutionMode, dilation, format);
+            }
+            INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(),
+                    new long[]{input.size(0), weights.size(0), outSize[0], outSize[1]}, 'c');
+            if (direct.forward(input, weights, strides, padding, out)) {
+                return out;
+            }
         }
-        int[] outSize;
-        int[] padding = pad;
-        int[] inSize = {(int) input.size(2), (int) input.size(3)};
-        if (convolutionMode == ConvolutionMode.Same) {
-            outSize = ConvolutionUtils.getOutputSize(input, kernel, strides, null, convolutionMode, dilation, format);
-            padding = ConvolutionUtils.getSameModeTopLeftPadding(outSize, inSize, kernel, strides, dilation);
-        } else {
-            outSize = ConvolutionUtils.getOutputSize(input, kernel, strides, pad, convolutionMode, dilation, format);
-        }
-        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(),
-                new long[]{input.size(0), weights.size(0), outSize[0], outSize[1]}, 'c');
-        if (!direct.forward(input, weights, strides, padding, out)) {
-            return fallback.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation,
-                    format, workspaceMgr);
-        }
-        return out;
+        return fallback.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation,
+                format, workspaceMgr);
     }
 
     @Override
@@ -82,24 +76,22 @@ final class DirectConvHelper implements ConvolutionHelper {
             // (a cuDNN workaround); its oneDNN helper, the fallback here, expects none
             biasGradView = null;
         }
-        if (!applies(input, weights, strides, dilation, format)
-                || !DirectConvolution.denseC(delta) || !DirectConvolution.denseC(weightGradView)) {
-            return fallback.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView,
-                    afn, mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
+        if (applies(input, weights, strides, dilation, format)
+                && DirectConvolution.denseC(delta) && DirectConvolution.denseC(weightGradView)) {
+            int[] padding = pad;
+            if (convolutionMode == ConvolutionMode.Same) {
+                padding = ConvolutionUtils.getSameModeTopLeftPadding(new int[]{(int) delta.size(2), (int) delta.size(3)},
+                        new int[]{(int) input.size(2), (int) input.size(3)}, kernel, strides, dilation);
+            }
+            INDArray gradAtInput = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape(), 'c');
+            if (direct.backward(input, weights, delta, strides, padding, gradAtInput, weightGradView)) {
+                Gradient g = new DefaultGradient();
+                g.gradientForVariable().put(ConvolutionParamInitializer.WEIGHT_KEY, weightGradView);
+                return new Pair<>(g, gradAtInput);
+            }
         }
-        int[] padding = pad;
-        if (convolutionMode == ConvolutionMode.Same) {
-            padding = ConvolutionUtils.getSameModeTopLeftPadding(new int[]{(int) delta.size(2), (int) delta.size(3)},
-                    new int[]{(int) input.size(2), (int) input.size(3)}, kernel, strides, dilation);
-        }
-        INDArray gradAtInput = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape(), 'c');
-        if (!direct.backward(input, weights, delta, strides, padding, gradAtInput, weightGradView)) {
-            return fallback.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView,
-                    afn, mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
-        }
-        Gradient g = new DefaultGradient();
-        g.gradientForVariable().put(ConvolutionParamInitializer.WEIGHT_KEY, weightGradView);
-        return new Pair<>(g, gradAtInput);
+        return fallback.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView,
+                afn, mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
     }
 
     @Override

@@ -281,7 +281,7 @@ final class DirectConvolution {
         private final List<dnnl_primitive> steps = new ArrayList<>();
         private final List<dnnl_exec_arg_t> args = new ArrayList<>();
         private final List<Integer> argCounts = new ArrayList<>();
-        private final List<Object[]> pendingOutputs = new ArrayList<>();
+        private final List<PendingOutput> pendingOutputs = new ArrayList<>();
         /** Intermediate memories (other layouts) and their byte offsets in the thread's {@link Scratch}. */
         private final List<dnnl_memory> scratchMemories = new ArrayList<>();
         /** Every memory object of the plan (user arrays and scratch), for {@link #close}. */
@@ -331,14 +331,14 @@ final class DirectConvolution {
                 return u;
             }
             dnnl_memory out = buffer(produced);
-            pendingOutputs.add(new Object[]{out, produced, u, userMd});
+            pendingOutputs.add(new PendingOutput(out, produced, u, userMd));
             return out;
         }
 
+        /** The reorders of {@link #output}s back into the user arrays, after every primitive that writes them. */
         void finishOutputs() {
-            for (Object[] o : pendingOutputs) {
-                add(reorder((dnnl_memory_desc_t) o[1], (dnnl_memory_desc_t) o[3]), new int[]{DNNL_ARG_FROM, DNNL_ARG_TO},
-                        (dnnl_memory) o[0], (dnnl_memory) o[2]);
+            for (PendingOutput o : pendingOutputs) {
+                add(reorder(o.producedMd(), o.userMd()), new int[]{DNNL_ARG_FROM, DNNL_ARG_TO}, o.produced(), o.user());
             }
             pendingOutputs.clear();
         }
@@ -380,6 +380,10 @@ final class DirectConvolution {
             }
             check(dnnl_stream_wait(stream), "stream wait");
         }
+    }
+
+    /** A primitive's output in its own layout, to be reordered into the user array's. */
+    private record PendingOutput(dnnl_memory produced, dnnl_memory_desc_t producedMd, dnnl_memory user, dnnl_memory_desc_t userMd) {
     }
 
     /**

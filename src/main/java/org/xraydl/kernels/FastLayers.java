@@ -165,8 +165,8 @@ public final class FastLayers {
     }
 
     /**
-     * Replaces each layer object of exactly class {@code type} (not a replacement already made), also inside a
-     * frozen wrapper (then in a new wrapper of the same kind), that {@code accept}s, by {@code replacement}:
+     * Replaces each layer object of exactly class {@code type} (not a replacement already made), also inside
+     * frozen wrappers (then in new wrappers of the same kinds), that {@code accept}s, by {@code replacement}:
      * in its vertex, as {@code LayerVertex.setLayerAsFrozen} does, and in the graph's layer array
      * ({@code layersField}). A layer with parameters hands its parameter and gradient views (slices
      * of the graph's flattened arrays) to the replacement, so the graph, its updater and saved models
@@ -183,9 +183,8 @@ public final class FastLayers {
             Layer current = lv.getLayer();
             // a frozen layer (transfer learning's trunk, the benchmark's forward and head steps) runs its inside
             // layer in inference mode, where the fast layers are faster too (batch norm in 2 passes instead of
-            // oneDNN's NCHW batch norm, ReLU in one, oneDNN's convolutions called directly): one wrapper level
-            Layer inner = current instanceof FrozenLayer f ? f.getInsideLayer()
-                    : current instanceof FrozenLayerWithBackprop f ? f.getInsideLayer() : current;
+            // oneDNN's NCHW batch norm, ReLU in one, oneDNN's convolutions called directly)
+            Layer inner = insideFrozen(current);
             if (inner.getClass() != type) {
                 continue;
             }
@@ -203,8 +202,7 @@ public final class FastLayers {
                     to.setBackpropGradientsViewArray(from.getGradientsViewArray());
                 }
             }
-            Layer placed = current == inner ? fast
-                    : current instanceof FrozenLayer ? new FrozenLayer(fast) : new FrozenLayerWithBackprop(fast);
+            Layer placed = wrappedLike(current, fast);
             lv.setLayer(placed);
             for (int i = 0; i < layers.length; i++) {
                 if (layers[i] == current) {
@@ -214,6 +212,17 @@ public final class FastLayers {
             switched++;
         }
         return switched;
+    }
+
+    /** {@code inner} in new frozen wrappers of the kinds around {@code wrapped}'s inside layer ({@link #insideFrozen}), none if it has none. */
+    private static Layer wrappedLike(Layer wrapped, Layer inner) {
+        if (wrapped instanceof FrozenLayer f) {
+            return new FrozenLayer(wrappedLike(f.getInsideLayer(), inner));
+        }
+        if (wrapped instanceof FrozenLayerWithBackprop f) {
+            return new FrozenLayerWithBackprop(wrappedLike(f.getInsideLayer(), inner));
+        }
+        return inner;
     }
 
     private static Object get(Field f, Object target) {
