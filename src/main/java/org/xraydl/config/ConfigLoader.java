@@ -132,7 +132,7 @@ public final class ConfigLoader {
         validateOptimization(c);
     }
 
-    /** The optimizer / lrSchedule keys (model/Optimization builds them). */
+    /** The optimizer / lrSchedule keys (model/Optimization builds them) and emaDecay (train/WeightAverage). */
     private static void validateOptimization(RunConfig c) {
         require(java.util.Set.of("adam", "adamw", "sgd").contains(c.optimizer()),
                 "optimizer must be adam, adamw or sgd, got " + c.optimizer());
@@ -140,6 +140,8 @@ public final class ConfigLoader {
         require(c.momentum() >= 0 && c.momentum() < 1, "momentum must be in [0, 1), got " + c.momentum());
         require(c.adamBeta1() >= 0 && c.adamBeta1() < 1, "adamBeta1 must be in [0, 1), got " + c.adamBeta1());
         require(c.adamBeta2() >= 0 && c.adamBeta2() < 1, "adamBeta2 must be in [0, 1), got " + c.adamBeta2());
+        require(c.emaDecay() >= 0 && c.emaDecay() < 1, "emaDecay must be in [0, 1) (0 = off; e.g. 0.999 averages the weights "
+                + "over about the last 1000 batches), got " + c.emaDecay());
         require(java.util.Set.of("constant", "onecycle", "cosine", "step").contains(c.lrSchedule()),
                 "lrSchedule must be constant, onecycle, cosine or step, got " + c.lrSchedule());
         switch (c.lrSchedule()) {

@@ -66,6 +66,9 @@ public record RunConfig(
         /* step: multiply the rate by stepGamma every stepEvery epochs. */
         @JsonProperty("stepEvery") int stepEvery,
         @JsonProperty("stepGamma") double stepGamma,
+        /* Exponential moving average of the weights (0 = off, else the decay in (0, 1), e.g. 0.999): validation,
+           the best epoch and best.zip use the average; last.zip keeps the raw weights and the average. Local engine only. */
+        @JsonProperty("emaDecay") double emaDecay,
         /* none | balanced: weight the loss by inverse class frequency of the training split. */
         @JsonProperty("classWeights") String classWeights,
         @JsonProperty("seed") long seed,

@@ -100,6 +100,22 @@ class ConfigLoaderTest {
         assertTrue(yaml.contains("lrMax: 0.002"), yaml);
     }
 
+    @Test
+    void emaDecayIsOffByDefaultValidatedInOneLineAndPartOfTheSnapshot() throws Exception {
+        assertEquals(0.0, ConfigLoader.load(null, Map.of()).emaDecay(), "off unless asked for");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("emaDecay", 1.5)), "emaDecay must be in [0, 1) (0 = off; e.g. 0.999");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("emaDecay", 1)), "got 1.0");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("emaDecay", -0.1)), "got -0.1");
+        RunConfig c = ConfigLoader.load(null, Map.of("emaDecay", 0.999));
+        assertEquals(0.999, c.emaDecay());
+        assertTrue(ConfigLoader.toYaml(c).contains("emaDecay: 0.999"), ConfigLoader.toYaml(c));
+        assertEquals(c, ConfigLoader.fromJson(ConfigLoader.JSON.writeValueAsString(c)));
+        // A configuration stored before the key existed (in a run folder or a model zip) reads as off.
+        String old = ConfigLoader.JSON.writeValueAsString(c).replaceAll("\\s*\"emaDecay\"\\s*:\\s*0\\.999\\s*,", "");
+        assertFalse(old.contains("emaDecay"), old);
+        assertEquals(0.0, ConfigLoader.fromJson(old).emaDecay());
+    }
+
     private static void assertOneLine(org.junit.jupiter.api.function.Executable ex, String expected) {
         UserError e = assertThrows(UserError.class, ex);
         assertTrue(e.getMessage().contains(expected), e.getMessage());
