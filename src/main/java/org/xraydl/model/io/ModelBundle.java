@@ -8,11 +8,15 @@ import org.xraydl.AtomicFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.xraydl.UserError;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.data.Preprocessing;
 
+import java.io.BufferedOutputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -30,13 +34,21 @@ import java.util.zip.ZipFile;
  * A trained network with what it needs to be used and trusted: labels and preprocessing, the
  * run config, and provenance. Stored as a DL4J model zip with three extra entries, written to a
  * temp file and renamed, so a crash never leaves a half-written model.
+ *
+ * @param weightAverage the exponential moving average of the weights of a training with {@code emaDecay}
+ *                      (last.zip, for --resume), as {@link ModelZip#WEIGHT_AVERAGE}; null for every other zip
  */
 public record ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config,
-                          Map<String, Object> provenance, DecisionRule decision) {
+                          Map<String, Object> provenance, DecisionRule decision, INDArray weightAverage) {
 
     /** A bundle without a decision rule (training checkpoints: the rule is added to best.zip at the end). */
     public ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config, Map<String, Object> provenance) {
-        this(network, preprocessing, config, provenance, null);
+        this(network, preprocessing, config, provenance, null, null);
+    }
+
+    public ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config, Map<String, Object> provenance,
+                       DecisionRule decision) {
+        this(network, preprocessing, config, provenance, decision, null);
     }
     /**
      * The stored rule for the probabilities of the plain view ({@code tta} false) or of the {@code --tta}
@@ -75,6 +87,16 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                     Files.writeString(zip.getPath(PROVENANCE), ConfigLoader.JSON.writeValueAsString(provenance));
                     if (decision != null) {
                         Files.writeString(zip.getPath(DECISION), ConfigLoader.JSON.writeValueAsString(decision));
+                    }
+                    if (weightAverage != null) {
+                        if (weightAverage.length() != network.params().length()) {
+                            throw new IllegalStateException("a weight average of " + weightAverage.length() + " numbers for a network of "
+                                    + network.params().length());
+                        }
+                        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
+                                Files.newOutputStream(zip.getPath(ModelZip.WEIGHT_AVERAGE)), 1 << 16))) {
+                            Nd4j.write(weightAverage, out);
+                        }
                     }
                 }
             });
@@ -118,7 +140,10 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                 NativeHelpers.ensureConfigured();
                 ComputationGraph net = ModelZip.restoreGraph(zip, true);
                 FastLayers.engage(net);
-                return new ModelBundle(net, pre, config, provenance, decision);
+                // Checked as the weights are (ArrayEntry): its header must declare the network's parameter count.
+                ZipEntry a = zip.getEntry(ModelZip.WEIGHT_AVERAGE);
+                INDArray average = a == null ? null : ArrayEntry.read(zip, a, net.params().length());
+                return new ModelBundle(net, pre, config, provenance, decision, average);
             } catch (UserError e) {
                 throw e;
             } catch (Exception e) {

@@ -26,7 +26,7 @@ import java.util.zip.ZipFile;
  * {@code ObjectInputStream.readObject()} before any type check, so a zip from someone else could
  * instantiate any class on the classpath. This class never calls it: it refuses every entry it does
  * not read (an allow-list: DL4J's configuration JSON, its ND4J binary arrays and the project's own
- * {@code xraydl_*.json}), then rebuilds the graph the way {@code ModelSerializer} does (configuration
+ * {@code xraydl_*.json} and {@value #WEIGHT_AVERAGE}), then rebuilds the graph the way {@code ModelSerializer} does (configuration
  * JSON, {@code Nd4j.read} of the arrays) with a strict {@link DeserializationGuard} as a second layer.
  * The configuration's type ids are checked first ({@link ConfigurationTypes}), the array headers too
  * ({@link ArrayEntry}).
@@ -41,6 +41,11 @@ public final class ModelZip {
     /** The project's own entries ({@link ModelBundle}): JSON read into plain records and trees. */
     static final String PROJECT_PREFIX = "xraydl_";
     static final String PROJECT_SUFFIX = ".json";
+    /**
+     * The project's one array entry: the weight average of a training with {@code emaDecay} (last.zip only),
+     * in ND4J's binary array format, read through {@link ArrayEntry} as the weights are.
+     */
+    public static final String WEIGHT_AVERAGE = "xraydl_weight_average.bin";
     /** The configuration is a few hundred KB even for DenseNet-121; more is not a model. */
     static final long MAX_CONFIGURATION_BYTES = 64L << 20;
 
@@ -49,7 +54,7 @@ public final class ModelZip {
 
     /** True for entries this program reads without deserialising Java objects. */
     static boolean isAllowed(String name) {
-        if (DL4J_ENTRIES.contains(name)) {
+        if (DL4J_ENTRIES.contains(name) || WEIGHT_AVERAGE.equals(name)) {
             return true;
         }
         return name.startsWith(PROJECT_PREFIX) && name.endsWith(PROJECT_SUFFIX) && name.indexOf('/') < 0 && name.indexOf('\\') < 0;

@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Hand-made {@code coefficients.bin} / {@code updaterState.bin} entries, written byte by byte in ND4J's
+ * Hand-made {@code coefficients.bin} / {@code updaterState.bin} / {@code xraydl_weight_average.bin} entries, written byte by byte in ND4J's
  * format (buffer header: UTF allocation mode, long length, UTF data type; then the numbers), so the
  * expected values do not come from the code under test.
  */
@@ -127,6 +127,50 @@ class HostileArrayEntryTest {
             assertArrayEquals(net.getUpdater().getStateViewArray().toFloatVector(), back.getUpdater().getStateViewArray().toFloatVector());
         }
         assertEquals(Map.of(ModelZip.CONFIGURATION, 1, ModelZip.COEFFICIENTS, 1, ModelZip.UPDATER_STATE, 1), opened);
+    }
+
+    /**
+     * The weight average of an emaDecay training ({@value ModelZip#WEIGHT_AVERAGE}, in last.zip) is read as the weights
+     * are: its header must declare the network's parameter count before anything is allocated, and the entry must hold
+     * its numbers. Zips without it (best.zip, every older zip) have none; --weights ignores it.
+     */
+    @Test
+    void theWeightAverageEntryRoundTripsAndIsCheckedAsTheWeightsAre(@TempDir Path dir) throws Exception {
+        RunConfig c = TestData.tinyConfig(Map.of());
+        float[] avg = new float[params.length];
+        for (int i = 0; i < avg.length; i++) {
+            avg[i] = params[i] * 0.5f + i % 7; // not the weights
+        }
+        Path withAverage = dir.resolve("last.zip");
+        new ModelBundle(net, Preprocessing.of(c, List.of("NORMAL", "PNEUMONIA")), c, Map.of(), null,
+                org.nd4j.linalg.factory.Nd4j.create(avg, new long[]{1, avg.length}, 'c')).save(withAverage, true);
+        ModelBundle back = ModelBundle.load(withAverage);
+        assertArrayEquals(avg, back.weightAverage().toFloatVector());
+        assertArrayEquals(params, back.network().params().toFloatVector(), "the network keeps its own weights");
+        assertArrayEquals(params, WeightFiles.load(withAverage).params().toFloatVector());
+        assertEquals(null, ModelBundle.load(bundle(dir)).weightAverage(), "a zip saved without an average has none");
+
+        // The same numbers written by this test in ND4J's format load as they are.
+        Path handWritten = ZipEdits.replace(withAverage, dir.resolve("hand.zip"), ModelZip.WEIGHT_AVERAGE, array(avg.length, avg.length, avg));
+        assertArrayEquals(avg, ModelBundle.load(handWritten).weightAverage().toFloatVector());
+
+        float[] oneMore = Arrays.copyOf(avg, avg.length + 1);
+        Path extra = ZipEdits.replace(withAverage, dir.resolve("one-more.zip"), ModelZip.WEIGHT_AVERAGE, array(oneMore.length, oneMore.length, oneMore));
+        assertAverageRefused(extra, ModelZip.WEIGHT_AVERAGE + " declares " + oneMore.length + " numbers but configuration.json implies " + params.length);
+        long huge = 1L << 40;
+        Path big = ZipEdits.replace(withAverage, dir.resolve("big.zip"), ModelZip.WEIGHT_AVERAGE, array(huge, huge, new float[16]));
+        assertAverageRefused(big, ModelZip.WEIGHT_AVERAGE + " declares " + huge + " numbers");
+        float[] half = Arrays.copyOf(avg, avg.length / 2);
+        Path truncated = ZipEdits.replace(withAverage, dir.resolve("truncated.zip"), ModelZip.WEIGHT_AVERAGE, array(avg.length, avg.length, half));
+        assertAverageRefused(truncated, "truncated: it declares " + 4L * avg.length + " bytes of numbers and holds " + 4L * half.length);
+    }
+
+    private static void assertAverageRefused(Path zip, String part) {
+        UserError e = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                () -> assertThrows(UserError.class, () -> ModelBundle.load(zip)));
+        assertTrue(e.getMessage().contains(zip.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains(part), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
     }
 
     private static void assertRefused(Path zip, String part) {
