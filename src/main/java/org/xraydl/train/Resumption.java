@@ -6,6 +6,7 @@ import org.xraydl.data.ImageFolder;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.PatientSplit;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.model.io.ModelZip;
 import org.xraydl.run.EpochRecord;
 import org.xraydl.run.ResumeRules;
 import org.xraydl.run.RunDirectory;
@@ -43,10 +44,25 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
             ResumeRules.refuseChanges(dir.path(), c, key -> key);
             ModelBundle checkpoint = ModelBundle.load(lastZip);
             ResumeRules.refuseForeignCheckpoint(dir.path(), lastZip, checkpoint.config());
+            if (c.emaDecay() > 0 && checkpoint.weightAverage() == null) {
+                // emaDecay itself cannot change on resume (ResumeRules): a run with it saves the average in every last.zip.
+                throw new UserError("--resume " + lastZip + " holds no weight average (" + ModelZip.WEIGHT_AVERAGE + ") although its run has emaDecay "
+                        + c.emaDecay() + ": the file was not written by this run's training; resume a last.zip of this run, or start a new run");
+            }
             List<EpochRecord> history = RunRecovery.reconcileHistory(dir, checkpoint.provenance(), out);
             if (RunRecovery.lastIsBest(checkpoint.provenance())) {
-                // A kill after last.zip and before best.zip leaves best.zip an epoch behind: last.zip is the best model.
-                checkpoint.save(dir.resolve(RunDirectory.BEST), false);
+                // A kill after last.zip and before best.zip leaves best.zip an epoch behind: last.zip is the best model
+                // (with emaDecay, its averaged weights, as the epoch's own best.zip would have had them).
+                ModelBundle best = new ModelBundle(checkpoint.network(), checkpoint.preprocessing(), checkpoint.config(),
+                        checkpoint.provenance(), checkpoint.decision());
+                if (checkpoint.weightAverage() == null) {
+                    best.save(dir.resolve(RunDirectory.BEST), false);
+                } else {
+                    WeightAverage.withWeights(checkpoint.network(), checkpoint.weightAverage(), () -> {
+                        best.save(dir.resolve(RunDirectory.BEST), false);
+                        return null;
+                    });
+                }
             }
             PatientSplit.Split s = RunDirectory.readSplit(dir.resolve(RunDirectory.SPLIT));
             List<LabeledImage> all = new ArrayList<>(s.train());

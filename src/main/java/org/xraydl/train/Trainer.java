@@ -146,6 +146,7 @@ public final class Trainer {
     private static RunState startRun(RunConfig c, PreparedData data, Map<String, Object> provenance) {
         ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()),
                 Optimization.iterationsPerEpoch(c, data.split().train().size()));
+        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.startingAt(c.emaDecay(), net.params()) : null; // the initial weights
         RunDirectory dir = RunDirectory.create(c); // locked until train() returns
         try {
             dir.writeConfig(c);
@@ -156,14 +157,16 @@ public final class Trainer {
             dir.close();
             throw e;
         }
-        return new RunState(dir, net, List.of(), provenance);
+        return new RunState(dir, net, List.of(), provenance, average);
     }
 
     /** The network of the resumed last.zip (its learning-rate schedule stretched to the current --epochs), its run folder and history. */
     private static RunState resumeRun(RunConfig c, Resumption resumed, PreparedData data, Map<String, Object> provenance) {
         ComputationGraph net = resumed.checkpoint().network();
         ModelFactory.reschedule(net, c, Optimization.iterationsPerEpoch(c, data.split().train().size())); // --epochs may have grown
-        RunState run = new RunState(resumed.dir(), net, resumed.history(), provenance);
+        // The average goes on from last.zip's (Resumption checked it is there when emaDecay > 0).
+        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.restored(c.emaDecay(), resumed.checkpoint().weightAverage(), net) : null;
+        RunState run = new RunState(resumed.dir(), net, resumed.history(), provenance, average);
         log.info("resuming {} after epoch {}", run.dir.path(), run.history.size());
         return run;
     }
@@ -173,6 +176,10 @@ public final class Trainer {
         System.out.printf(Locale.ROOT, "run %s: model %s (%s params, %s trainable), %d train / %d validation images (%d / %d patients), %d skipped as unreadable%n",
                 run.dir.path(), c.model(), run.net.numParams(), trainableParams(run.net), split.train().size(), split.validation().size(),
                 patients(split.train()), patients(split.validation()), data.folder().skipped().size());
+        if (run.average != null) {
+            System.out.printf(Locale.ROOT, "weight average: emaDecay %s; validation, the best epoch and %s use the averaged weights, "
+                    + "%s keeps the raw ones (and the average) for --resume%n", c.emaDecay(), RunDirectory.BEST, RunDirectory.LAST);
+        }
     }
 
     /** Tells the listeners and observers that need it where the run folder is. */
@@ -189,6 +196,9 @@ public final class Trainer {
         LossMeter lossMeter = new LossMeter();
         List<TrainingListener> listeners = new ArrayList<>(o.listeners());
         listeners.add(lossMeter);
+        if (run.average != null) {
+            listeners.add(run.average); // the local engine only (refuseWeightAverage): it sees the run's own network
+        }
         if (engine.runsListenersInPlace()) {
             listeners.replaceAll(l -> new TimedListener(l, run.stages));
         }
@@ -199,6 +209,7 @@ public final class Trainer {
         run.provenance.put("loaderThreads", c.loaderThreads());
         run.provenance.put("decodeThreads", data.decode().threads());
         run.provenance.put("evalBatchSize", c.evaluationBatchSize());
+        run.provenance.put("emaDecay", c.emaDecay()); // > 0: validation, best epoch and best.zip are the averaged weights
         final int firstEpoch = run.history.size() + 1;
         // One loader thread for the whole run, closed however the run ends (a thread per epoch grew RSS: LoaderThread).
         try (LoaderThread loader = c.loaderThreads() > 0 ? new LoaderThread() : null) {
@@ -219,7 +230,9 @@ public final class Trainer {
         stages.reset();
         Fit fit = fit(c, o, engine, data, run.net, lossMeter, epoch, stages, loader);
         long v0 = System.nanoTime();
-        Predictions val = engine.validate(run.net, data.validation(), data.labels());
+        // With emaDecay, the averaged weights are validated (so they choose the best epoch), then the raw ones train on.
+        Predictions val = run.average == null ? engine.validate(run.net, data.validation(), data.labels())
+                : run.average.withAverageIn(run.net, () -> engine.validate(run.net, data.validation(), data.labels()));
         long validationNanos = System.nanoTime() - v0;
         stages.add(StageTimes.Stage.VALIDATION, validationNanos);
         run.validationPassTook(validationNanos / 1e9);
@@ -284,16 +297,25 @@ public final class Trainer {
     /**
      * last.zip (with the updater, for --resume) first, with the epoch count, the best epoch and this epoch's
      * history row in its provenance; then best.zip (inference only) when this epoch is the best so far.
+     * With emaDecay, last.zip holds the raw weights and the average as an extra entry, best.zip the averaged weights.
      */
     private static void checkpoint(RunConfig c, PreparedData data, RunState run, EpochRecord r, boolean improved) {
         run.provenance.put(RunRecovery.EPOCHS_COMPLETED, r.epoch());
         run.provenance.put(RunRecovery.BEST_EPOCH, run.bestEpoch);
         run.provenance.put(RunRecovery.EPOCH_RECORD, r.csv());
-        ModelBundle checkpoint = new ModelBundle(run.net, data.pre(), c, run.provenance);
-        checkpoint.save(run.dir.resolve(RunDirectory.LAST), true);
+        new ModelBundle(run.net, data.pre(), c, run.provenance, null, run.average == null ? null : run.average.average())
+                .save(run.dir.resolve(RunDirectory.LAST), true);
         afterLastZip.accept(r);
         if (improved) {
-            checkpoint.save(run.dir.resolve(RunDirectory.BEST), false);
+            ModelBundle best = new ModelBundle(run.net, data.pre(), c, run.provenance);
+            if (run.average == null) {
+                best.save(run.dir.resolve(RunDirectory.BEST), false);
+            } else {
+                run.average.withAverageIn(run.net, () -> {
+                    best.save(run.dir.resolve(RunDirectory.BEST), false);
+                    return null;
+                });
+            }
         }
     }
 
@@ -461,14 +483,18 @@ public final class Trainer {
         long start = System.nanoTime();
         /** The longest validation pass of this process, in seconds: the basis of the TTA pass estimate. */
         double longestValidationSeconds;
+        /** The weight average (emaDecay > 0), or null. */
+        final WeightAverage average;
 
         void validationPassTook(double seconds) {
             longestValidationSeconds = Math.max(longestValidationSeconds, seconds);
         }
 
-        RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance) {
+        RunState(RunDirectory dir, ComputationGraph net, List<EpochRecord> history, Map<String, Object> provenance,
+                 WeightAverage average) {
             this.dir = dir;
             this.net = net;
+            this.average = average;
             this.history = new ArrayList<>(history);
             this.provenance = provenance;
             for (EpochRecord r : history) {
@@ -516,6 +542,7 @@ public final class Trainer {
     }
 
     public static TrainingEngine engine(RunConfig c) {
+        refuseWeightAverage(c);
         if ("spark".equals(c.engine())) {
             try {
                 Class<?> k = Class.forName("org.xraydl.spark.SparkEngine");
@@ -541,6 +568,25 @@ public final class Trainer {
             return new ParallelWrapperEngine(c.workers());
         }
         return new LocalEngine();
+    }
+
+    /**
+     * emaDecay needs the local engine: its listener must see every update of the run's own network in this JVM.
+     * ParallelWrapper and Spark train copies (their listeners are cloned or shipped), and --featurize trains a
+     * separate head graph.
+     */
+    static void refuseWeightAverage(RunConfig c) {
+        if (c.emaDecay() <= 0) {
+            return;
+        }
+        String why = "spark".equals(c.engine()) ? "engine spark trains copies of the network on its executors"
+                : c.featurize() ? "--featurize trains a separate head graph"
+                : c.workers() > 1 ? "workers " + c.workers() + " (ParallelWrapper) trains copies of the network on its workers"
+                : null;
+        if (why != null) {
+            throw new UserError("emaDecay needs the local engine (workers: 1, engine: local, no --featurize): " + why
+                    + ", whose updates the weight average cannot follow; set emaDecay: 0, or train on the local engine");
+        }
     }
 
     /** "balanced": N / (K * n_k) from the training split, so each class carries the same total weight. */
