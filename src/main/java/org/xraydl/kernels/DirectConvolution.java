@@ -7,6 +7,7 @@ import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
 import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.javacpp.BytePointer;
@@ -54,6 +55,13 @@ final class DirectConvolution {
     private static final int MAX_PLANS = 6;
     private static volatile Boolean available;
     private static dnnl_engine engine;
+    /**
+     * Every primitive takes its scratchpad from the caller (oneDNN's "user" scratchpad mode), placed in the running
+     * thread's {@link Scratch}. oneDNN 2.5's default ("library") scratchpad belongs to the thread that created the
+     * primitive: a plan built on one thread and run on another (ParallelWrapper's workers, after that thread ended)
+     * wrote through a freed scratchpad and crashed the JVM (SIGSEGV in dnnl_primitive_execute).
+     */
+    private static dnnl_primitive_attr userScratchpad;
 
     private final dnnl_stream stream = new dnnl_stream();
     private final Plans forwardPlans = new Plans();
@@ -96,6 +104,10 @@ final class DirectConvolution {
             Loader.load(org.bytedeco.dnnl.global.dnnl.class);
             dnnl_engine e = new dnnl_engine();
             check(dnnl_engine_create(e, dnnl_cpu, 0), "engine");
+            dnnl_primitive_attr a = new dnnl_primitive_attr();
+            check(dnnl_primitive_attr_create(a), "primitive attributes");
+            check(dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user), "scratchpad mode");
+            userScratchpad = a;
             engine = e;
             return true;
         } catch (Throwable t) { // no natives for this platform, or a failing engine: DL4J's helper stays in use
@@ -230,7 +242,7 @@ final class DirectConvolution {
         dnnl_memory src = p.input(0, md(x, dnnl_nchw), query(fwd, dnnl_query_src_md));
         dnnl_memory wei = p.input(1, md(w, dnnl_oihw), query(fwd, dnnl_query_weights_md));
         dnnl_memory dst = p.output(2, md(y, dnnl_nchw), query(fwd, dnnl_query_dst_md));
-        p.add(primitive(fwd), new int[]{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, src, wei, dst);
+        p.add(fwd, new int[]{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, src, wei, dst);
         p.finishOutputs();
         destroy(fwd);
         return p;
@@ -258,8 +270,8 @@ final class DirectConvolution {
         dnnl_memory src = p.input(0, md(x, dnnl_nchw), query(weights, dnnl_query_src_md));
         dnnl_memory dx = p.output(3, md(x, dnnl_nchw), query(data, dnnl_query_diff_src_md));
         dnnl_memory dw = p.output(4, md(w, dnnl_oihw), query(weights, dnnl_query_diff_weights_md));
-        p.add(primitive(data), new int[]{DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC}, dyForData, wei, dx);
-        p.add(primitive(weights), new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}, src, dyForWeights, dw);
+        p.add(data, new int[]{DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC}, dyForData, wei, dx);
+        p.add(weights, new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}, src, dyForWeights, dw);
         p.finishOutputs();
         destroy(hint);
         destroy(data);
@@ -320,7 +332,7 @@ final class DirectConvolution {
                 return u;
             }
             dnnl_memory copy = buffer(wanted);
-            add(reorder(userMd, wanted), new int[]{DNNL_ARG_FROM, DNNL_ARG_TO}, u, copy);
+            addReorder(userMd, wanted, u, copy);
             return copy;
         }
 
@@ -338,7 +350,7 @@ final class DirectConvolution {
         /** The reorders of {@link #output}s back into the user arrays, after every primitive that writes them. */
         void finishOutputs() {
             for (PendingOutput o : pendingOutputs) {
-                add(reorder(o.producedMd(), o.userMd()), new int[]{DNNL_ARG_FROM, DNNL_ARG_TO}, o.produced(), o.user());
+                addReorder(o.producedMd(), o.userMd(), o.produced(), o.user());
             }
             pendingOutputs.clear();
         }
@@ -353,14 +365,28 @@ final class DirectConvolution {
             return m;
         }
 
-        void add(dnnl_primitive p, int[] kinds, dnnl_memory... memories) {
-            dnnl_exec_arg_t a = new dnnl_exec_arg_t(kinds.length);
+        /** A step: the primitive of {@code pd} on these memories, with its scratchpad in the thread's scratch area. */
+        void add(dnnl_primitive_desc pd, int[] kinds, dnnl_memory... memories) {
+            dnnl_memory_desc_t padMd = query(pd, dnnl_query_scratchpad_md);
+            dnnl_memory pad = padMd != null && !padMd.isNull() && dnnl_memory_desc_get_size(padMd) > 0 ? buffer(padMd) : null;
+            int n = kinds.length + (pad != null ? 1 : 0);
+            dnnl_exec_arg_t a = new dnnl_exec_arg_t(n);
             for (int i = 0; i < kinds.length; i++) {
                 a.position(i).arg(kinds[i]).memory(memories[i]);
             }
-            steps.add(p);
+            if (pad != null) {
+                a.position(kinds.length).arg(DNNL_ARG_SCRATCHPAD).memory(pad);
+            }
+            steps.add(primitive(pd));
             args.add(a.position(0));
-            argCounts.add(kinds.length);
+            argCounts.add(n);
+        }
+
+        private void addReorder(dnnl_memory_desc_t from, dnnl_memory_desc_t to, dnnl_memory src, dnnl_memory dst) {
+            dnnl_primitive_desc pd = new dnnl_primitive_desc();
+            check(dnnl_reorder_primitive_desc_create(pd, from, engine, to, engine, userScratchpad), "reorder descriptor");
+            add(pd, new int[]{DNNL_ARG_FROM, DNNL_ARG_TO}, src, dst);
+            destroy(pd);
         }
 
         void run(dnnl_stream stream, INDArray... arrays) {
@@ -455,21 +481,13 @@ final class DirectConvolution {
 
     private static dnnl_primitive_desc pd(dnnl_convolution_desc_t d, dnnl_primitive_desc hint) {
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(d), null, engine, hint), "primitive descriptor");
+        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(d), userScratchpad, engine, hint), "primitive descriptor");
         return pd;
     }
 
     private static dnnl_primitive primitive(dnnl_primitive_desc pd) {
         dnnl_primitive p = new dnnl_primitive();
         check(dnnl_primitive_create(p, pd), "primitive");
-        return p;
-    }
-
-    private static dnnl_primitive reorder(dnnl_memory_desc_t from, dnnl_memory_desc_t to) {
-        dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_reorder_primitive_desc_create(pd, from, engine, to, engine, null), "reorder descriptor");
-        dnnl_primitive p = primitive(pd);
-        destroy(pd);
         return p;
     }
 
