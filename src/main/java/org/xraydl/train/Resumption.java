@@ -53,16 +53,8 @@ record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, 
             if (RunRecovery.lastIsBest(checkpoint.provenance())) {
                 // A kill after last.zip and before best.zip leaves best.zip an epoch behind: last.zip is the best model
                 // (with emaDecay, its averaged weights, as the epoch's own best.zip would have had them).
-                ModelBundle best = new ModelBundle(checkpoint.network(), checkpoint.preprocessing(), checkpoint.config(),
-                        checkpoint.provenance(), checkpoint.decision());
-                if (checkpoint.weightAverage() == null) {
-                    best.save(dir.resolve(RunDirectory.BEST), false);
-                } else {
-                    WeightAverage.withWeights(checkpoint.network(), checkpoint.weightAverage(), () -> {
-                        best.save(dir.resolve(RunDirectory.BEST), false);
-                        return null;
-                    });
-                }
+                WeightAverage.saveWith(new ModelBundle(checkpoint.network(), checkpoint.preprocessing(), checkpoint.config(),
+                        checkpoint.provenance(), checkpoint.decision()), checkpoint.weightAverage(), dir.resolve(RunDirectory.BEST));
             }
             PatientSplit.Split s = RunDirectory.readSplit(dir.resolve(RunDirectory.SPLIT));
             List<LabeledImage> all = new ArrayList<>(s.train());

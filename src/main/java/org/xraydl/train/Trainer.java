@@ -307,15 +307,8 @@ public final class Trainer {
                 .save(run.dir.resolve(RunDirectory.LAST), true);
         afterLastZip.accept(r);
         if (improved) {
-            ModelBundle best = new ModelBundle(run.net, data.pre(), c, run.provenance);
-            if (run.average == null) {
-                best.save(run.dir.resolve(RunDirectory.BEST), false);
-            } else {
-                run.average.withAverageIn(run.net, () -> {
-                    best.save(run.dir.resolve(RunDirectory.BEST), false);
-                    return null;
-                });
-            }
+            WeightAverage.saveWith(new ModelBundle(run.net, data.pre(), c, run.provenance),
+                    run.average == null ? null : run.average.average(), run.dir.resolve(RunDirectory.BEST));
         }
     }
 

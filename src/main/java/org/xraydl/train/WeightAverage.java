@@ -6,7 +6,9 @@ import org.deeplearning4j.optimize.api.BaseTrainingListener;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.model.io.ModelBundle;
 
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.function.Supplier;
 
@@ -91,6 +93,21 @@ public final class WeightAverage extends BaseTrainingListener {
     /** Runs {@code body} with the average as {@code net}'s weights, then puts the raw weights back bit for bit. */
     public <T> T withAverageIn(ComputationGraph net, Supplier<T> body) {
         return withWeights(net, average, body);
+    }
+
+    /**
+     * Saves {@code bundle} (inference only, as best.zip) with {@code weights} as its network's parameters, or with the
+     * network's own when {@code weights} is null (a run without emaDecay); the network keeps its own afterwards.
+     */
+    public static void saveWith(ModelBundle bundle, INDArray weights, Path target) {
+        if (weights == null) {
+            bundle.save(target, false);
+            return;
+        }
+        withWeights(bundle.network(), weights, () -> {
+            bundle.save(target, false);
+            return null;
+        });
     }
 
     /**
