@@ -99,6 +99,11 @@ final class DirectConvolution {
         return available;
     }
 
+    /** The CPU engine of oneDNN's Java bindings, for this package's other primitives ({@link DirectEltwise}); null where they do not load. */
+    static dnnl_engine engine() {
+        return available() ? engine : null;
+    }
+
     private static boolean load() {
         try {
             Loader.load(org.bytedeco.dnnl.global.dnnl.class);

@@ -47,7 +47,9 @@ import java.util.function.Predicate;
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
  * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays);
  * {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
- * layers instead of oneDNN's primitives called directly ({@link DirectConvolution}).
+ * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
+ * {@code -D}{@value #DIRECT_ELTWISE_PROPERTY}{@code =false} keeps ND4J's ops for the per-channel passes of the fast
+ * batch-norm layers and the fast ReLU layers' backprop instead of oneDNN's element-wise primitives ({@link DirectEltwise}).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
@@ -56,6 +58,7 @@ public final class FastLayers {
     public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
     public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
     public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
+    public static final String DIRECT_ELTWISE_PROPERTY = DirectEltwise.PROPERTY;
 
     private FastLayers() {
     }
@@ -138,6 +141,20 @@ public final class FastLayers {
     /** Whether fast convolution layers made now run oneDNN's primitives directly (switched on, and the bindings load here). */
     public static boolean directConvolution() {
         return enabled(FAST_CONV_PROPERTY) && DirectConvolution.enabled() && DirectConvolution.available();
+    }
+
+    /**
+     * Whether fast batch-norm and ReLU layers made now run their element-wise passes through oneDNN's primitives
+     * ({@link DirectEltwise}: switched on, and the bindings load here; at least one of the two layers switched on).
+     */
+    public static boolean directEltwise() {
+        return (enabled(FAST_BATCH_NORM_PROPERTY) || enabled(FAST_RELU_PROPERTY)) && DirectEltwise.enabled()
+                && DirectConvolution.available();
+    }
+
+    /** How many element-wise passes ran through oneDNN's primitives ({@link DirectEltwise}) in this process. */
+    public static long directEltwiseCalls() {
+        return DirectEltwise.calls();
     }
 
     private static boolean enabled(String property) {
