@@ -43,6 +43,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * updater subtracts from the parameter). One extra float array, as long as the largest batch-norm
  * plane, holds the ones (shared by every layer of the process).
  *
+ * <p>Where oneDNN's Java bindings load ({@link DirectEltwise}; {@code -Dxraydl.directEltwise=false} switches it off),
+ * the per-channel passes are oneDNN primitives instead, over the NCHW arrays with per-channel factors: y = x*scale +
+ * shift one {@code binary} pass (a multiplication with an add post-op), and dL/dx = (a*dy + b*x) + c two (w = x*b,
+ * then dy*a + w + c): fewer passes over the activations, the same arithmetic in the same order (the same bits as
+ * the broadcasting ops in the tests), 6 ND4J op calls per layer and training step (the reductions) and none for
+ * inference. Where those primitives decline a shape, the broadcasting ops above run it.
+ *
  * <p>Inference ({@code activate(false)}: validation, evaluation, prediction, serving, Grad-CAM), same
  * conditions: y = x*scale + shift as the two broadcasting ops, 2 op calls per layer (DL4J's layer: 4,
  * among them oneDNN's {@code batchnorm} op, 3-4x slower on NCHW than the two row passes). scale =
@@ -70,9 +77,22 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private Scratch scratch;
     private RowFactors inferenceFactors;
     private LayerOps ops;
+    /** oneDNN's primitives for the per-channel passes, null where switched off or unavailable (then ND4J's ops). */
+    private DirectEltwise direct;
 
     public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
+        direct = DirectEltwise.createIfAvailable();
+    }
+
+    /** Whether the per-channel passes go to oneDNN's primitives ({@link DirectEltwise}) where they apply. */
+    boolean usesDirectEltwise() {
+        return direct != null;
+    }
+
+    /** Tests: the primitives this layer uses (null: ND4J's ops only). */
+    void useDirectEltwise(DirectEltwise d) {
+        direct = d;
     }
 
     /** Whether this configuration is the case handled here (helper, data type and input are checked per call). */
@@ -142,10 +162,13 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
+        if (direct != null && direct.scaleShift(in, t.scale(), t.shift(), out)) {
+            return out;
+        }
         RowFactors f = inferenceFactors(n, c);
         LayerOps o = ops();
         INDArray rows = in.reshape('c', (long) n * c, plane);
-        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
         o.multiply(rows, f.perRow(f.scale, t.scale()), outRows);
         o.add(outRows, f.perRow(f.shift, t.shift()), outRows);
@@ -183,8 +206,10 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
-        o.multiply(rows, s.perRow(s.f1, t.scale()), outRows);
-        o.add(outRows, s.perRow(s.f2, t.shift()), outRows);
+        if (direct == null || !direct.scaleShift(in, t.scale(), t.shift(), out)) {
+            o.multiply(rows, s.perRow(s.f1, t.scale()), outRows);
+            o.add(outRows, s.perRow(s.f2, t.shift()), outRows);
+        }
         return out;
     }
 
@@ -226,11 +251,13 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         write(dBetaView, t.dBeta());
 
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape());
-        INDArray dxRows = dx.reshape('c', (long) n * c, plane);
-        o.multiply(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
-        o.multiply(xRows, s.perRow(s.f2, t.scaleX()), xTermRows);
-        o.add(dxRows, xTermRows, dxRows);
-        o.add(dxRows, s.perRow(s.f3, t.shift()), dxRows);
+        if (direct == null || !direct.batchNormBackward(dy, x, t.scaleDy(), t.scaleX(), t.shift(), xTerm, dx)) {
+            INDArray dxRows = dx.reshape('c', (long) n * c, plane);
+            o.multiply(dyRows, s.perRow(s.f1, t.scaleDy()), dxRows);
+            o.multiply(xRows, s.perRow(s.f2, t.scaleX()), xTermRows);
+            o.add(dxRows, xTermRows, dxRows);
+            o.add(dxRows, s.perRow(s.f3, t.shift()), dxRows);
+        }
 
         Gradient grad = new DefaultGradient();
         grad.setGradientFor(BatchNormalizationParamInitializer.GAMMA, dGammaView);

@@ -26,14 +26,30 @@ import org.nd4j.linalg.factory.Nd4j;
  *       {@code std::function} call makes it 5-10x slower than a vectorised op (7 % of a
  *       DenseNet-121 training step), then copies the result into the gradient workspace. Here
  *       {@code step(x) = x > 0 ? 1 : 0} goes into the gradient array and is multiplied by the incoming
- *       gradient in place: two vectorised passes. Same values: dL/dx = dL/dy where x > 0, else 0.</li>
+ *       gradient in place: two vectorised passes. Same values: dL/dx = dL/dy where x > 0, else 0.
+ *       Where oneDNN's bindings load ({@link DirectEltwise}, {@code -Dxraydl.directEltwise=false} to switch it off),
+ *       one pass instead: oneDNN's ReLU {@code eltwise_backward} from x, the same bits except for a NaN x, whose
+ *       dL/dy it passes on (step(NaN)*dy = 0*dy; a NaN activation makes the loss and so dL/dy NaN anyway).</li>
  * </ul>
  * Any other activation, a ReLU with max/threshold/slope, or non-float data runs DL4J's code.
  */
 public final class FastReluLayer extends ActivationLayer {
+    /** oneDNN's ReLU backward, null where switched off or unavailable (then step and multiply). */
+    private DirectEltwise direct;
 
     public FastReluLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
+        direct = DirectEltwise.createIfAvailable();
+    }
+
+    /** Whether backprop goes to oneDNN's ReLU backward primitive ({@link DirectEltwise}) where it applies. */
+    boolean usesDirectEltwise() {
+        return direct != null;
+    }
+
+    /** Tests: the primitives this layer uses (null: ND4J's ops only). */
+    void useDirectEltwise(DirectEltwise d) {
+        direct = d;
     }
 
     /** Whether this activation is a plain ReLU (no cap, threshold or negative slope), the case handled here. */
@@ -69,8 +85,10 @@ public final class FastReluLayer extends ActivationLayer {
             return super.backpropGradient(epsilon, workspaceMgr);
         }
         INDArray delta = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape(), input.ordering());
-        Nd4j.exec(new Step(input, delta, 0.0));
-        delta.muli(epsilon);
+        if (direct == null || !direct.reluBackward(input, epsilon, delta)) {
+            Nd4j.exec(new Step(input, delta, 0.0));
+            delta.muli(epsilon);
+        }
         return new Pair<>(new DefaultGradient(), delta);
     }
 }

@@ -35,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The fast path (oneDNN layer helpers: one native op per convolution and pooling, and
  * {@link org.xraydl.kernels.FastBatchNormHelper} and {@link org.xraydl.kernels.FastBatchNormalizationLayer}
- * for batch norm) gives the same numbers as DL4J's
+ * for batch norm, their per-channel passes and the ReLU backprop on oneDNN's element-wise primitives) gives the same numbers as DL4J's
  * plain Java layer path on the same weights: inference outputs, training
  * outputs (batch statistics), loss, every gradient, and the parameters after SGD steps. Also:
  * fast-path models save, load and freeze like any other.
@@ -103,6 +103,8 @@ class FastPathEquivalenceTest {
         // the convolutions run oneDNN's primitives directly (kernels/DirectConvolution): the dependency ships their natives
         assertTrue(FastLayers.directConvolution(), "oneDNN's Java bindings load here");
         assertTrue(f.get("FastConvolutionLayer").startsWith("DirectConvHelper"), f.toString());
+        // their per-channel passes and the ReLU backprop run oneDNN's element-wise primitives (kernels/DirectEltwise)
+        assertTrue(FastLayers.directEltwise(), "oneDNN's Java bindings load here");
         assertEquals("FastBatchNormHelper x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
@@ -112,6 +114,9 @@ class FastPathEquivalenceTest {
 
     @Test
     void inferenceOutputsMatch() {
+        long before = FastLayers.directEltwiseCalls();
+        fast.outputSingle(false, batch.getFeatures());
+        assertEquals(count(plain, "BatchNormalization"), FastLayers.directEltwiseCalls() - before, "each batch norm's inference pass on oneDNN");
         assertClose(plain.outputSingle(false, batch.getFeatures()), fast.outputSingle(false, batch.getFeatures()), "inference");
         assertClose(plain.feedForward(batch.getFeatures(), false).get(DenseNetBuilder.FEATURES),
                 fast.feedForward(batch.getFeatures(), false).get(DenseNetBuilder.FEATURES), "trunk features");
@@ -127,7 +132,11 @@ class FastPathEquivalenceTest {
         b.setInput(0, batch.getFeatures());
         b.setLabels(batch.getLabels());
         a.computeGradientAndScore();
+        long before = FastLayers.directEltwiseCalls();
         b.computeGradientAndScore();
+        // every batch norm forward and backward, every ReLU backward: on oneDNN's element-wise primitives
+        assertEquals(2 * count(plain, "BatchNormalization") + count(plain, "ActivationLayer"), FastLayers.directEltwiseCalls() - before,
+                "oneDNN element-wise calls in one fast training step");
         assertEquals(a.score(), b.score(), 1e-4 * Math.abs(a.score()), "loss");
         for (Map.Entry<String, INDArray> e : a.gradient().gradientForVariable().entrySet()) {
             assertClose(e.getValue(), b.gradient().gradientForVariable().get(e.getKey()), "gradient of " + e.getKey());

@@ -45,9 +45,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link FastBatchNormalizationLayer} against DL4J's BatchNormalization layer, both with DL4J's own
  * oneDNN helper (the {@code xraydl.fastBatchNorm=false} path) and with {@link FastBatchNormHelper}:
  * the same activations, epsilon, gamma/beta gradients and global mean / variance / log10-std
- * "gradients", also against a double-precision reference; the same training (Adam) in a small graph;
- * 10 ND4J op calls per layer and training step; in inference the same output from the global statistics
- * in 2 op calls; DL4J's code for NHWC and large (batch or global) means.
+ * "gradients", also against a double-precision reference (the fast layer on oneDNN's element-wise primitives,
+ * {@link DirectEltwise}, the default); the same training (Adam) in a small graph; 12 ND4J op calls per layer and
+ * training step on ND4J's ops alone, 6 with oneDNN's; in inference the same output from the global statistics in 2
+ * op calls (none with oneDNN's); DL4J's code for NHWC and large (batch or global) means.
  */
 class FastBatchNormalizationLayerTest {
     private static final int N = FastBatchNormHelperTest.N;
@@ -214,10 +215,18 @@ class FastBatchNormalizationLayerTest {
 
     /** ND4J op calls of one training-mode forward and backward pass of a stand-alone layer (after a warm-up pass). */
     private static long layerOpCallsPerStep(Kind kind) {
+        return layerOpCallsPerStep(kind, true);
+    }
+
+    /** The same, the fast layer with or without oneDNN's element-wise primitives ({@link DirectEltwise}). */
+    private static long layerOpCallsPerStep(Kind kind, boolean directEltwise) {
         INDArray params = params(true);
         INDArray x = input(0.5);
         INDArray dy = gradient();
         BatchNormalization l = layer(kind, true, CNN2DFormat.NCHW, params);
+        if (!directEltwise) {
+            ((FastBatchNormalizationLayer) l).useDirectEltwise(null);
+        }
         Runnable step = () -> {
             l.setInput(x, NO_WS);
             l.activate(true, NO_WS);
@@ -228,16 +237,23 @@ class FastBatchNormalizationLayerTest {
     }
 
     @Test
-    void twelveOpCallsPerTrainingStepAgainstDl4jsTwentyOdd() {
-        long fastOps = layerOpCallsPerStep(Kind.FAST_LAYER);
+    void twelveOpCallsPerTrainingStepOrSixWithOneDnnAgainstDl4jsTwentyOdd() {
+        long fastOps = layerOpCallsPerStep(Kind.FAST_LAYER, false);
+        long before = DirectEltwise.calls();
+        long directOps = layerOpCallsPerStep(Kind.FAST_LAYER, true);
+        long directCalls = DirectEltwise.calls() - before;
         long helperOps = layerOpCallsPerStep(Kind.FAST_HELPER);
         long dl4jOps = layerOpCallsPerStep(Kind.DL4J_HELPER);
-        System.out.printf("[batch-norm layer] op calls per training step: fast layer %d, DL4J layer + FastBatchNormHelper %d,"
-                + " DL4J layer + oneDNN helper %d%n", fastOps, helperOps, dl4jOps);
+        System.out.printf("[batch-norm layer] op calls per training step: fast layer %d (with oneDNN's element-wise primitives:"
+                + " %d + %d oneDNN calls in two steps), DL4J layer + FastBatchNormHelper %d, DL4J layer + oneDNN helper %d%n",
+                fastOps, directOps, directCalls, helperOps, dl4jOps);
         // forward: gemv (row sums) + x*x + gemv (sums of squares) + per-row scale + per-row shift;
         // backward: gemv (sum(dy)) + dy*x + gemv (sum(dy*x)) + 2 per-row scales + add + per-row shift.
         // Nothing else is an op.
-        assertEquals(12, fastOps, "fast layer");
+        assertEquals(12, fastOps, "fast layer on ND4J's ops");
+        // the scale and shift one oneDNN call, the four backward passes another (warm-up and counted step: 4)
+        assertEquals(6, directOps, "fast layer with oneDNN's element-wise primitives: the reductions only");
+        assertEquals(4, directCalls, "oneDNN calls: forward and backward, in the warm-up and the counted step");
         // DL4J's layer adds ~3 ops forward (log10 std -> variance) and ~12 backward (global statistics)
         assertTrue(helperOps >= 25, "DL4J's layer with FastBatchNormHelper: " + helperOps);
         assertTrue(dl4jOps > fastOps, "DL4J's layer with its oneDNN helper: " + dl4jOps);
@@ -320,8 +336,15 @@ class FastBatchNormalizationLayerTest {
 
     /** ND4J op calls of one inference-mode forward pass of a stand-alone layer (after a warm-up pass). */
     private static long layerOpCallsPerInference(Kind kind, INDArray params) {
+        return layerOpCallsPerInference(kind, params, true);
+    }
+
+    private static long layerOpCallsPerInference(Kind kind, INDArray params, boolean directEltwise) {
         INDArray x = input(0.5);
         BatchNormalization l = layer(kind, true, CNN2DFormat.NCHW, params);
+        if (!directEltwise) {
+            ((FastBatchNormalizationLayer) l).useDirectEltwise(null);
+        }
         Runnable forward = () -> {
             l.setInput(x, NO_WS);
             l.activate(false, NO_WS);
@@ -333,12 +356,18 @@ class FastBatchNormalizationLayerTest {
     @Test
     void twoOpCallsPerInferenceForward() {
         INDArray params = trainedParams(true);
-        long fastOps = layerOpCallsPerInference(Kind.FAST_LAYER, params);
+        long fastOps = layerOpCallsPerInference(Kind.FAST_LAYER, params, false);
+        long before = DirectEltwise.calls();
+        long directOps = layerOpCallsPerInference(Kind.FAST_LAYER, params, true);
+        long directCalls = DirectEltwise.calls() - before;
         long helperOps = layerOpCallsPerInference(Kind.FAST_HELPER, params);
         long dl4jOps = layerOpCallsPerInference(Kind.DL4J_HELPER, params);
-        System.out.printf("[batch-norm layer] op calls per inference forward: fast layer %d, DL4J layer + FastBatchNormHelper %d,"
-                + " DL4J layer + oneDNN helper %d%n", fastOps, helperOps, dl4jOps);
-        assertEquals(2, fastOps, "fast layer: per-row scale and per-row shift");
+        System.out.printf("[batch-norm layer] op calls per inference forward: fast layer %d (with oneDNN's element-wise primitives:"
+                + " %d + %d oneDNN calls in two passes), DL4J layer + FastBatchNormHelper %d, DL4J layer + oneDNN helper %d%n",
+                fastOps, directOps, directCalls, helperOps, dl4jOps);
+        assertEquals(2, fastOps, "fast layer on ND4J's ops: per-row scale and per-row shift");
+        assertEquals(0, directOps, "fast layer with oneDNN's element-wise primitives: no ND4J op");
+        assertEquals(2, directCalls, "one oneDNN call a pass (warm-up and counted)");
         assertTrue(dl4jOps > fastOps, "DL4J's layer with its oneDNN helper: " + dl4jOps);
     }
 
