@@ -15,7 +15,8 @@ public final class HelperReport {
 
     /**
      * e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}; a
-     * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}.
+     * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}, a
+     * batch-norm or ReLU layer whose element-wise passes run oneDNN's primitives as {@code "... (oneDNN element-wise)"}.
      */
     public static Map<String, String> summary(ComputationGraph net) {
         Map<String, Map<String, Integer>> counts = new TreeMap<>();
@@ -28,6 +29,10 @@ public final class HelperReport {
                     : h == null ? "none" : h.getClass().getSimpleName();
             if (inner instanceof FastConvolutionLayer c && c.isInputGradientUnused()) {
                 helper += " (weight gradient only: deconv2d_bp)"; // the stem, see FastConvolutionLayer
+            }
+            if (inner instanceof FastBatchNormalizationLayer bn && bn.usesDirectEltwise()
+                    || inner instanceof FastReluLayer r && r.usesDirectEltwise()) {
+                helper += " (oneDNN element-wise)"; // per-channel passes / ReLU backprop, see DirectEltwise
             }
             counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
         }

@@ -105,8 +105,9 @@ class FastPathEquivalenceTest {
         assertTrue(f.get("FastConvolutionLayer").startsWith("DirectConvHelper"), f.toString());
         // their per-channel passes and the ReLU backprop run oneDNN's element-wise primitives (kernels/DirectEltwise)
         assertTrue(FastLayers.directEltwise(), "oneDNN's Java bindings load here");
-        assertEquals("FastBatchNormHelper x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
+        assertEquals("FastBatchNormHelper (oneDNN element-wise) x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
+        assertEquals("none (oneDNN element-wise) x" + count(plain, "ActivationLayer"), f.get("FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
         assertEquals(PoolingKernel.forProcess().label() + " x" + count(plain, "SubsamplingLayer"), f.get("FastPoolingLayer"), f.toString());
         assertEquals(plain.params(), fast.params());
