@@ -28,6 +28,7 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.DecisionRule;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.model.io.TrainableParameters;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.Optimization;
 import org.xraydl.report.Charts;
@@ -146,7 +147,7 @@ public final class Trainer {
     private static RunState startRun(RunConfig c, PreparedData data, Map<String, Object> provenance) {
         ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()),
                 Optimization.iterationsPerEpoch(c, data.split().train().size()));
-        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.startingAt(c.emaDecay(), net.params()) : null; // the initial weights
+        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.startingAt(c.emaDecay(), net) : null; // the initial (trainable) weights
         RunDirectory dir = RunDirectory.create(c); // locked until train() returns
         try {
             dir.writeConfig(c);
@@ -600,14 +601,7 @@ public final class Trainer {
     }
 
     private static long trainableParams(ComputationGraph net) {
-        long n = 0;
-        for (var l : net.getLayers()) {
-            if (!(l instanceof org.deeplearning4j.nn.layers.FrozenLayer)
-                    && !(l instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop)) {
-                n += l.numParams();
-            }
-        }
-        return n;
+        return TrainableParameters.of(net).count(); // what the weight average holds
     }
 
     private static long patients(List<LabeledImage> images) {
