@@ -63,6 +63,43 @@ public final class TestData {
         return ConfigLoader.load(null, o);
     }
 
+    /**
+     * Which numbers of {@code net.params()} belong to its head (layers named {@code head_…}), found here from each
+     * layer's parameter view and its offset rather than by the code under test; every other layer with parameters must
+     * be frozen (the tiny DenseNet with {@code freezeTrunk: true}), else this fails.
+     */
+    public static boolean[] headMask(ComputationGraph net) {
+        long base = net.params().offset();
+        boolean[] head = new boolean[(int) net.params().length()];
+        int marked = 0;
+        for (org.deeplearning4j.nn.graph.vertex.GraphVertex v : net.getVertices()) {
+            if (!v.hasLayer() || v.getLayer().numParams() == 0) {
+                continue;
+            }
+            org.deeplearning4j.nn.api.Layer l = v.getLayer();
+            String name = v.getVertexName();
+            boolean isHead = name.startsWith(org.xraydl.model.Heads.PREFIX);
+            boolean frozen = l instanceof org.deeplearning4j.nn.layers.FrozenLayer || l instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
+            if (isHead == frozen) {
+                throw new IllegalStateException("layer " + name + (frozen ? " is frozen" : " is not frozen"));
+            }
+            if (isHead) {
+                long start = l.params().offset() - base;
+                for (long i = start; i < start + l.numParams(); i++) {
+                    if (head[(int) i]) {
+                        throw new IllegalStateException("two layers share parameter " + i);
+                    }
+                    head[(int) i] = true;
+                    marked++;
+                }
+            }
+        }
+        if (marked == 0) {
+            throw new IllegalStateException("no head parameters");
+        }
+        return head;
+    }
+
     /** Copies {@code n} real images of each class from the sample's train split into {@code dir/CLASS/}. */
     public static void copySample(Path dir, int n, String... classes) throws IOException {
         for (String cls : classes) {

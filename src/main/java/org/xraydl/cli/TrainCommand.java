@@ -107,6 +107,8 @@ public class TrainCommand implements Callable<Integer> {
             ResumeRules.refuseChanges(resume.toAbsolutePath().getParent(), c, this::flagOf);
         }
         TrainingUi.Settings uiSettings = uiSettings();
+        // Refusals from the configuration alone, before the UI server starts (and so before it prints its URL).
+        Trainer.refuseBeforeStart(c, resume);
         Trainer.Result r;
         // The UI starts before training, so a taken port stops the command before anything is written.
         try (TrainingUi trainingUi = uiSettings.active() ? TrainingUi.start(uiSettings, System.out, System.err) : null) {

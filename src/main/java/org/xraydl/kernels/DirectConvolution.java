@@ -176,6 +176,15 @@ final class DirectConvolution {
         return (forward ? forwardPlans : backwardPlans).kept.size();
     }
 
+    /** The bytes of oneDNN scratchpad the primitives of one direction's kept plans take from the thread's scratch area (tests). */
+    long scratchpadBytes(boolean forward) {
+        long n = 0;
+        for (Plan p : (forward ? forwardPlans : backwardPlans).kept.values()) {
+            n += p.scratchpadBytes;
+        }
+        return n;
+    }
+
     /** One direction's plans by shape: at most {@value #MAX_PLANS} kept, oldest freed first; shapes oneDNN declined. */
     private static final class Plans {
         private final Map<List<Long>, Plan> kept = new LinkedHashMap<>();
@@ -305,6 +314,8 @@ final class DirectConvolution {
         private final List<dnnl_memory> memories = new ArrayList<>();
         private final List<Long> scratchOffsets = new ArrayList<>();
         private long scratchBytes;
+        /** The part of {@link #scratchBytes} that is the primitives' own scratchpads (tests). */
+        private long scratchpadBytes;
 
         Plan(int userArrays) {
             user = new dnnl_memory[userArrays];
@@ -381,6 +392,7 @@ final class DirectConvolution {
             }
             if (pad != null) {
                 a.position(kinds.length).arg(DNNL_ARG_SCRATCHPAD).memory(pad);
+                scratchpadBytes += dnnl_memory_desc_get_size(padMd);
             }
             steps.add(primitive(pd));
             args.add(a.position(0));

@@ -39,6 +39,7 @@ public final class ModelFactory {
 
     /** @param iterationsPerEpoch training batches per epoch, for the learning-rate schedule ({@link Optimization#iterationsPerEpoch}) */
     public static ComputationGraph create(RunConfig c, int numClasses, double[] classWeights, int iterationsPerEpoch) {
+        refuseConfig(c);
         NativeHelpers.ensureConfigured(); // oneDNN layer helpers: decided when the layers are created
         String model = c.model().toLowerCase(Locale.ROOT);
         HeadSpec head = new HeadSpec(c.headHidden(), c.headDropout(), numClasses, classWeights);
@@ -46,12 +47,47 @@ public final class ModelFactory {
         ComputationGraph net = switch (model) {
             case "vgg16" -> vgg16(c, head, opt);
             case "densenet121" -> densenet(c, DenseNetSpec.densenet121(), head, opt);
-            case "densenet" -> densenet(c, DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures()), head, opt);
+            case "densenet" -> densenet(c, compactSpec(c), head, opt);
             default -> throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
         };
         opt.fixRegularization(net);
         FastLayers.engage(net);
         return net;
+    }
+
+    /**
+     * The refusals {@link #create} makes from the configuration alone (model name, ImageNet weights with a size or a
+     * model they do not fit), without building or reading anything: the CLI calls it before it starts anything.
+     */
+    public static void refuseConfig(RunConfig c) {
+        String model = c.model().toLowerCase(Locale.ROOT);
+        if (!MODELS.contains(model)) {
+            throw new UserError("unknown model '" + c.model() + "': use one of " + String.join(", ", MODELS));
+        }
+        if ("imagenet".equalsIgnoreCase(c.weights())) {
+            if (model.equals("vgg16")) {
+                refuseVgg16ImagenetSize(c);
+            } else if (model.equals("densenet")) {
+                refuseImagenetFor(compactSpec(c));
+            }
+        }
+    }
+
+    private static DenseNetSpec compactSpec(RunConfig c) {
+        return DenseNetSpec.compact(c.densenetGrowth(), c.densenetBlocks(), c.densenetInitFeatures());
+    }
+
+    private static void refuseVgg16ImagenetSize(RunConfig c) {
+        if (c.imageSize() != 224) {
+            throw new UserError("vgg16 with ImageNet weights needs imageSize 224 (its dense layers are sized for it), got " + c.imageSize());
+        }
+    }
+
+    private static void refuseImagenetFor(DenseNetSpec spec) {
+        if (!spec.equals(DenseNetSpec.densenet121())) {
+            throw new UserError("ImageNet weights exist for densenet121 only (the compact densenet has its own size): "
+                    + "use model densenet121, or --weights none");
+        }
     }
 
     static ComputationGraph vgg16(RunConfig c, HeadSpec head, Optimization opt) {
@@ -60,9 +96,7 @@ public final class ModelFactory {
         ComputationGraph base;
         String weights = c.weights();
         if ("imagenet".equalsIgnoreCase(weights)) {
-            if (c.imageSize() != 224) {
-                throw new UserError("vgg16 with ImageNet weights needs imageSize 224 (its dense layers are sized for it), got " + c.imageSize());
-            }
+            refuseVgg16ImagenetSize(c);
             base = PretrainedWeights.imagenet(zoo);
         } else if ("none".equalsIgnoreCase(weights)) {
             base = zoo.init();
@@ -91,10 +125,7 @@ public final class ModelFactory {
         ComputationGraph net = DenseNetBuilder.build(spec, c.imageSize(), 3, c.seed(), opt, head);
         String weights = c.weights();
         if ("imagenet".equalsIgnoreCase(weights)) {
-            if (!spec.equals(DenseNetSpec.densenet121())) {
-                throw new UserError("ImageNet weights exist for densenet121 only (the compact densenet has its own size): "
-                        + "use model densenet121, or --weights none");
-            }
+            refuseImagenetFor(spec);
             WeightFiles.copyInto(PretrainedWeights.densenet121Imagenet(), net, Heads.PREFIX);
         } else if (!"none".equalsIgnoreCase(weights)) {
             WeightFiles.copyInto(Path.of(weights), net, Heads.PREFIX);

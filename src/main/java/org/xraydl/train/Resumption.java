@@ -27,16 +27,21 @@ import java.util.TreeSet;
 record Resumption(RunDirectory dir, ModelBundle checkpoint, ImageFolder folder, PatientSplit.Split split,
                   List<EpochRecord> history) {
 
-    /** Opens {@code lastZip}'s run for more epochs under {@code c}; the caller closes {@code dir()} (the lock). */
-    static Resumption open(Path lastZip, RunConfig c, PrintStream out) {
+    /** Refuses a --resume argument that is not an existing last.zip, before anything is locked or read. */
+    static void refuseArgument(Path lastZip) {
         if (!RunDirectory.LAST.equals(String.valueOf(lastZip.getFileName()))) {
             throw new UserError("--resume takes a run's " + RunDirectory.LAST + " (it holds the epoch count and the optimizer state), got "
                     + lastZip);
         }
-        Path runFolder = lastZip.toAbsolutePath().getParent();
         if (!Files.isRegularFile(lastZip)) {
             throw new UserError("--resume " + lastZip + ": file not found (pass runs/<name>/" + RunDirectory.LAST + ")");
         }
+    }
+
+    /** Opens {@code lastZip}'s run for more epochs under {@code c}; the caller closes {@code dir()} (the lock). */
+    static Resumption open(Path lastZip, RunConfig c, PrintStream out) {
+        refuseArgument(lastZip);
+        Path runFolder = lastZip.toAbsolutePath().getParent();
         // Lock first: nothing is read or repaired while another training writes into the folder.
         RunDirectory dir = RunDirectory.resume(runFolder);
         try {

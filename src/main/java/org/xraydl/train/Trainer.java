@@ -28,6 +28,7 @@ import org.xraydl.evaluate.Predictions;
 import org.xraydl.kernels.HelperReport;
 import org.xraydl.model.io.DecisionRule;
 import org.xraydl.model.io.ModelBundle;
+import org.xraydl.model.io.TrainableParameters;
 import org.xraydl.model.ModelFactory;
 import org.xraydl.model.Optimization;
 import org.xraydl.report.Charts;
@@ -86,6 +87,7 @@ public final class Trainer {
     static volatile Consumer<EpochRecord> afterLastZip = r -> { };
 
     public static Result train(RunConfig c, Options o) {
+        refuseBeforeStart(c, o.resume());
         // Engine problems (--engine spark without -Pspark, an unreachable Spark master) fail here, before a
         // run folder exists; engine constructors only validate, resources are taken in start().
         TrainingEngine engine = engine(c);
@@ -146,7 +148,7 @@ public final class Trainer {
     private static RunState startRun(RunConfig c, PreparedData data, Map<String, Object> provenance) {
         ComputationGraph net = ModelFactory.create(c, data.labels().size(), classWeights(c, data.split().train(), data.labels()),
                 Optimization.iterationsPerEpoch(c, data.split().train().size()));
-        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.startingAt(c.emaDecay(), net.params()) : null; // the initial weights
+        WeightAverage average = c.emaDecay() > 0 ? WeightAverage.startingAt(c.emaDecay(), net) : null; // the initial (trainable) weights
         RunDirectory dir = RunDirectory.create(c); // locked until train() returns
         try {
             dir.writeConfig(c);
@@ -534,15 +536,49 @@ public final class Trainer {
         return a == bestAuc && loss < bestLoss;
     }
 
+    /**
+     * The refusals that need only the configuration, the --resume argument and the build: emaDecay with an engine that
+     * trains copies, --featurize without a frozen trunk or with augmentation, engine spark without the Spark build, a
+     * --resume that is not an existing last.zip, a model or ImageNet weights that do not fit. Nothing is read, made or
+     * started: the CLI calls this before it starts the UI server; {@link #train} first thing.
+     */
+    public static void refuseBeforeStart(RunConfig c, Path resume) {
+        refuseWeightAverage(c);
+        refuseFeaturize(c);
+        if ("spark".equals(c.engine())) {
+            try {
+                Class.forName(SPARK_ENGINE, false, Trainer.class.getClassLoader()); // not initialised: only whether it is there
+            } catch (ClassNotFoundException | LinkageError e) {
+                throw sparkBuildMissing();
+            }
+        }
+        if (resume != null) {
+            Resumption.refuseArgument(resume);
+        }
+        ModelFactory.refuseConfig(c);
+    }
+
+    private static final String SPARK_ENGINE = "org.xraydl.spark.SparkEngine";
+
+    private static UserError sparkBuildMissing() {
+        return new UserError("--engine spark needs the Spark build: run Maven with -Pspark (e.g. mvn -Pspark compile exec:java@train ...)");
+    }
+
+    private static void refuseFeaturize(RunConfig c) {
+        if (c.featurize() && (!c.trunkFrozen() || c.augment())) {
+            throw new UserError("--featurize needs a frozen trunk and no augmentation (set augment: false, and weights other than none or freezeTrunk: true)");
+        }
+    }
+
     public static TrainingEngine engine(RunConfig c) {
         refuseWeightAverage(c);
         if ("spark".equals(c.engine())) {
             try {
-                Class<?> k = Class.forName("org.xraydl.spark.SparkEngine");
+                Class<?> k = Class.forName(SPARK_ENGINE);
                 return (TrainingEngine) k.getConstructor(RunConfig.class).newInstance(c);
             } catch (ClassNotFoundException | LinkageError e) {
                 // LinkageError: org.xraydl.spark classes left in target/classes by an earlier -Pspark build, without Spark.
-                throw new UserError("--engine spark needs the Spark build: run Maven with -Pspark (e.g. mvn -Pspark compile exec:java@train ...)");
+                throw sparkBuildMissing();
             } catch (ReflectiveOperationException e) {
                 Throwable cause = e.getCause() != null ? e.getCause() : e;
                 if (cause instanceof UserError u) {
@@ -552,9 +588,7 @@ public final class Trainer {
             }
         }
         if (c.featurize()) {
-            if (!c.trunkFrozen() || c.augment()) {
-                throw new UserError("--featurize needs a frozen trunk and no augmentation (set augment: false, and weights other than none or freezeTrunk: true)");
-            }
+            refuseFeaturize(c);
             return new FeaturizedEngine();
         }
         if (c.workers() > 1) {
@@ -600,14 +634,7 @@ public final class Trainer {
     }
 
     private static long trainableParams(ComputationGraph net) {
-        long n = 0;
-        for (var l : net.getLayers()) {
-            if (!(l instanceof org.deeplearning4j.nn.layers.FrozenLayer)
-                    && !(l instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop)) {
-                n += l.numParams();
-            }
-        }
-        return n;
+        return TrainableParameters.of(net).count(); // what the weight average holds
     }
 
     private static long patients(List<LabeledImage> images) {

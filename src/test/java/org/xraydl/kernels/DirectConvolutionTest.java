@@ -13,6 +13,7 @@ import org.xraydl.UserError;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -72,6 +73,95 @@ class DirectConvolutionTest {
             for (int i : new int[]{0, 4, k.o * k.c * k.k * k.k + 5, k.o * k.c * k.k * k.k + 9}) {
                 assertEquals(7f, dwBuffer.getFloat(0, i), what + ": the gradient buffer outside the view is untouched");
             }
+        }
+    }
+
+    /**
+     * Plans (forward and backward, two shapes) built on a thread that has ended, then run several times on another
+     * thread, as ParallelWrapper's workers run plans its start-up thread made: outputs and both gradients are still
+     * the definition's. oneDNN's default ("library") scratchpad belongs to the creating thread; with it this crashed
+     * the JVM. The shapes are chosen so that their primitives do use a scratchpad (checked at the end), else the test
+     * would prove nothing about it.
+     */
+    @Test
+    void plansBuiltOnAThreadThatHasEndedRunOnAnotherThread() throws Exception {
+        DirectConvolution conv = DirectConvolution.createIfAvailable();
+        assertNotNull(conv);
+        Case[] cases = {
+                new Case(4, 3, 28, 28, 8, 7, 2, 3, 3, 14, 14),    // the stem's kind: 7x7/2 on 3 channels
+                new Case(8, 32, 16, 16, 16, 3, 1, 1, 1, 16, 16),  // a 3x3 Same layer
+        };
+        Random r = new Random(21);
+        INDArray[][] arrays = new INDArray[cases.length][];
+        Reference[] expected = new Reference[cases.length];
+        for (int i = 0; i < cases.length; i++) {
+            Case k = cases[i];
+            INDArray x = random(r, k.n, k.c, k.h, k.w);
+            INDArray w = random(r, k.o, k.c, k.k, k.k);
+            INDArray dy = random(r, k.n, k.o, k.outH, k.outW);
+            arrays[i] = new INDArray[]{x, w, dy};
+            expected[i] = reference(k, x, w, dy);
+        }
+        // The builder makes every plan (its first call of each shape and direction), then ends.
+        Throwable[] failed = new Throwable[1];
+        Thread builder = new Thread(() -> {
+            try {
+                for (int i = 0; i < cases.length; i++) {
+                    runAndCheck(conv, cases[i], arrays[i], expected[i], "built on " + Thread.currentThread().getName());
+                }
+            } catch (Throwable t) {
+                failed[0] = t;
+            }
+        }, "plan-builder");
+        builder.start();
+        builder.join();
+        rethrow(failed[0]);
+        assertFalse(builder.isAlive());
+        assertEquals(cases.length, conv.plans(true));
+        assertEquals(cases.length, conv.plans(false));
+        System.gc(); // the ended thread's thread-locals may go now
+
+        Thread runner = new Thread(() -> {
+            try {
+                for (int round = 0; round < 3; round++) {
+                    for (int i = 0; i < cases.length; i++) {
+                        runAndCheck(conv, cases[i], arrays[i], expected[i], "round " + round + " on " + Thread.currentThread().getName());
+                    }
+                }
+            } catch (Throwable t) {
+                failed[0] = t;
+            }
+        }, "plan-runner");
+        runner.start();
+        runner.join();
+        rethrow(failed[0]);
+        assertEquals(cases.length, conv.plans(true), "the runner made no plans of its own");
+        assertEquals(cases.length, conv.plans(false), "the runner made no plans of its own");
+        assertTrue(conv.scratchpadBytes(true) + conv.scratchpadBytes(false) > 0,
+                "oneDNN chose primitives without a scratchpad for these shapes here: the test did not exercise one");
+    }
+
+    /** One forward and one backward call of case {@code k} into outputs filled with NaN first, against the reference. */
+    private static void runAndCheck(DirectConvolution conv, Case k, INDArray[] xWDy, Reference ref, String what) {
+        INDArray y = Nd4j.valueArrayOf(new long[]{k.n, k.o, k.outH, k.outW}, Float.NaN, DataType.FLOAT);
+        INDArray dx = Nd4j.valueArrayOf(new long[]{k.n, k.c, k.h, k.w}, Float.NaN, DataType.FLOAT);
+        INDArray dw = Nd4j.valueArrayOf(new long[]{k.o, k.c, k.k, k.k}, Float.NaN, DataType.FLOAT);
+        int[] stride = {k.stride, k.stride};
+        int[] pad = {k.padTop, k.padLeft};
+        what = k + ", " + what;
+        assertTrue(conv.forward(xWDy[0], xWDy[1], stride, pad, y), what);
+        assertTrue(conv.backward(xWDy[0], xWDy[1], xWDy[2], stride, pad, dx, dw), what);
+        assertClose(ref.y, y, what + ": output");
+        assertClose(ref.dx, dx, what + ": input gradient");
+        assertClose(ref.dw, dw, what + ": weight gradient");
+    }
+
+    private static void rethrow(Throwable t) throws Exception {
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t instanceof Exception e) {
+            throw e;
         }
     }
 

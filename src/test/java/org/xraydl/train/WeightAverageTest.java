@@ -63,8 +63,8 @@ class WeightAverageTest {
         for (int i = 0; i < n; i++) {
             v[i] = i * 0.25f;
         }
-        WeightAverage flat = WeightAverage.restored(0.5, Nd4j.create(v), net); // rank 1, the network's are [1, n]
-        assertArrayEquals(net.params().shape(), flat.average().shape());
+        WeightAverage flat = WeightAverage.restored(0.5, Nd4j.create(v), net); // rank 1, the average is [1, n]
+        assertArrayEquals(new long[]{1, n}, flat.average().shape());
         assertArrayEquals(v, flat.average().toFloatVector(), 0f);
         flat.update(net.params(), 1_000_000); // shapes agree: no broadcasting error
         assertThrows(IllegalStateException.class, () -> WeightAverage.restored(0.5, Nd4j.create(new float[n + 1]), net));
@@ -107,5 +107,40 @@ class WeightAverageTest {
             throw new IllegalStateException("validation failed");
         }));
         assertArrayEquals(raw, net.params().toFloatVector(), 0f, "raw weights back however the body ends");
+    }
+
+    @Test
+    void withAFrozenTrunkOnlyTheHeadIsAveragedAndSwappedIn() {
+        ComputationGraph net = ModelFactory.create(TestData.tinyConfig(Map.of("freezeTrunk", true)), 2, null);
+        boolean[] head = TestData.headMask(net);
+        float[] raw = net.params().toFloatVector();
+        WeightAverage a = WeightAverage.startingAt(0.5, net);
+        float[] start = a.average().toFloatVector();
+        float[] expected = new float[start.length];
+        INDArray other = net.params().mul(0.5).addi(0.01); // as if the head had trained (the trunk's numbers are not read)
+        float[] o = other.toFloatVector();
+        for (int i = 0, j = 0; i < raw.length; i++) {
+            if (head[i]) {
+                assertEquals(raw[i], start[j], 0f, "starts at the head's weights");
+                expected[j] = o[i] + 0.5f * (raw[i] - o[i]);
+                j++;
+            }
+        }
+        assertEquals(start.length, expected.length);
+        assertTrue(start.length < raw.length / 4, start.length + " of " + raw.length + " parameters averaged");
+        a.update(other, 1_000_000);
+        assertArrayEquals(expected, a.average().toFloatVector(), 1e-6f);
+
+        float[] inside = a.withAverageIn(net, () -> net.params().toFloatVector());
+        for (int i = 0, j = 0; i < raw.length; i++) {
+            if (head[i]) {
+                assertEquals(Float.floatToIntBits(a.average().getFloat(j++)), Float.floatToIntBits(inside[i]), "head parameter " + i);
+            } else {
+                assertEquals(Float.floatToIntBits(raw[i]), Float.floatToIntBits(inside[i]), "frozen parameter " + i + " untouched");
+            }
+        }
+        assertArrayEquals(raw, net.params().toFloatVector(), 0f, "raw weights back, bit for bit");
+        assertThrows(IllegalStateException.class, () -> WeightAverage.restored(0.5, Nd4j.create(new float[raw.length]), net),
+                "a full-length array is not this network's average (ModelBundle.load cuts an older one down)");
     }
 }

@@ -253,6 +253,190 @@ class WeightAverageTrainingTest {
         assertFalse(Files.exists(out), "no run folder for a run that cannot start");
     }
 
+    /** The tiny net with its trunk frozen: only the head (two dense layers) trains; of three epochs, the third is the best. */
+    private static RunConfig frozenConfig(Path run, int epochs) {
+        Map<String, Object> o = new HashMap<>(Map.of("data", TestData.sample().toString(), "out", run.toString(), "epochs", epochs,
+                "maxBatchesPerEpoch", 2, "maxImagesPerClass", 40, "seed", 11, "headDropout", List.of(0.0), "ttaOperatingPoint", false,
+                "freezeTrunk", true));
+        o.put("emaDecay", DECAY);
+        // A random frozen trunk leaves the head little to learn: at this rate the validation AUCs of the three epochs
+        // differ, so the best epoch does not rest on a tie (history.csv keeps them rounded).
+        o.put("learningRate", 0.1);
+        return TestData.tinyConfig(o);
+    }
+
+    /** The numbers of {@code all} where {@code mask} is set, in order. */
+    private static float[] masked(float[] all, boolean[] mask) {
+        int n = 0;
+        for (boolean b : mask) {
+            n += b ? 1 : 0;
+        }
+        float[] out = new float[n];
+        for (int i = 0, j = 0; i < all.length; i++) {
+            if (mask[i]) {
+                out[j++] = all[i];
+            }
+        }
+        return out;
+    }
+
+    /** The head's parameters records the network at the start of training (the run's own network, frozen trunk). */
+    static final class HeadMask extends BaseTrainingListener {
+        boolean[] mask;
+
+        @Override
+        public void onEpochStart(Model model) {
+            if (mask == null) {
+                mask = TestData.headMask((org.deeplearning4j.nn.graph.ComputationGraph) model);
+            }
+        }
+    }
+
+    @Test
+    void aFrozenTrunkIsLeftOutOfTheAverageAndBestZipKeepsItsWeights(@TempDir Path tmp) {
+        Path run = tmp.resolve("frozen");
+        Updates updates = new Updates();
+        HeadMask head = new HeadMask();
+        LastZips lastZips = new LastZips(run);
+        Trainer.Result result = Trainer.train(frozenConfig(run, 2), new Trainer.Options(false, List.of(updates, head), List.of(lastZips), null));
+        boolean[] mask = head.mask;
+        int total = mask.length;
+        int trainable = masked(new float[total], mask).length;
+        assertTrue(trainable > 0 && trainable < total / 4, trainable + " of " + total + ": a small head on a frozen trunk");
+
+        // Frozen means frozen: the trunk's numbers never moved, so the average has nothing to follow there.
+        for (float[] p : updates.params) {
+            for (int i = 0; i < total; i++) {
+                if (!mask[i]) {
+                    assertEquals(Float.floatToIntBits(updates.initial[i]), Float.floatToIntBits(p[i]), "frozen parameter " + i);
+                }
+            }
+        }
+        // The average of the head only, computed here in double from the recorded weights.
+        float[] initialHead = masked(updates.initial, mask);
+        double[] avg = new double[trainable];
+        for (int i = 0; i < trainable; i++) {
+            avg[i] = initialHead[i];
+        }
+        List<double[]> expectedAfterEpoch = new ArrayList<>();
+        for (int k = 0; k < updates.params.size(); k++) {
+            int n = updates.iterations.get(k);
+            double d = Math.min(DECAY, (1.0 + n) / (10.0 + n));
+            float[] p = masked(updates.params.get(k), mask);
+            for (int i = 0; i < trainable; i++) {
+                avg[i] = p[i] + d * (avg[i] - p[i]);
+            }
+            if (k % 2 == 1) {
+                expectedAfterEpoch.add(avg.clone());
+            }
+        }
+        for (int e = 0; e < 2; e++) {
+            assertEquals(trainable, lastZips.average.get(e).length, "last.zip's average holds the trainable parameters only");
+            assertClose(expectedAfterEpoch.get(e), lastZips.average.get(e), "the average in last.zip after epoch " + (e + 1));
+        }
+
+        // best.zip: the frozen weights unchanged, the head's averaged, at the best epoch.
+        int best = result.bestEpoch();
+        float[] bestParams = ModelBundle.load(run.resolve(RunDirectory.BEST)).network().params().toFloatVector();
+        assertEquals(total, bestParams.length);
+        double[] bestAverage = expectedAfterEpoch.get(best - 1);
+        for (int i = 0, j = 0; i < total; i++) {
+            if (mask[i]) {
+                assertEquals(bestAverage[j], bestParams[i], 1e-5 * Math.max(1, Math.abs(bestAverage[j])), "best.zip head parameter " + i);
+                j++;
+            } else {
+                assertEquals(Float.floatToIntBits(updates.initial[i]), Float.floatToIntBits(bestParams[i]), "best.zip frozen parameter " + i);
+            }
+        }
+        assertArrayEquals(lastZips.average.get(best - 1), masked(bestParams, mask), 0f, "best.zip's head is the average of epoch " + best);
+        // The raw weights go on training: last.zip's network holds them (its frozen part the same unchanged weights).
+        assertArrayEquals(updates.params.get(3), lastZips.raw.get(1), 0f);
+    }
+
+    /**
+     * A frozen-trunk run resumed from a new last.zip (the head's average) and from one written before the average left
+     * frozen layers out (a full-length average, its frozen part the unchanged frozen weights, as the old update kept
+     * them exactly): both end bit-identical to an uninterrupted run.
+     */
+    @Test
+    void aFrozenTrunkRunResumesBitExactlyFromANewOrAnOlderFullLengthAverage(@TempDir Path tmp) throws Exception {
+        Path straight = tmp.resolve("straight");
+        assertEquals(3, Trainer.train(frozenConfig(straight, 3), Trainer.Options.quiet()).bestEpoch(), "best.zip is written after the resume");
+        ModelBundle a = ModelBundle.load(straight.resolve(RunDirectory.LAST));
+
+        Path resumed = tmp.resolve("resumed");
+        HeadMask head = new HeadMask();
+        Trainer.train(frozenConfig(resumed, 2), new Trainer.Options(false, List.of(head), List.of(), null));
+        Path last = resumed.resolve(RunDirectory.LAST);
+        Path twoEpochs = Files.copy(last, tmp.resolve("last-after-2.zip"));
+
+        Trainer.train(frozenConfig(resumed, 3), new Trainer.Options(false, List.of(), List.of(), last));
+        assertSameRun(a, ModelBundle.load(last), "resumed from the head's average");
+        assertArrayEquals(ModelBundle.load(straight.resolve(RunDirectory.BEST)).network().params().toFloatVector(),
+                ModelBundle.load(resumed.resolve(RunDirectory.BEST)).network().params().toFloatVector(), 0f, "best.zip");
+
+        // The same last.zip as the previous version wrote it: the average of all parameters, whose frozen part was the
+        // frozen weights themselves (avg = p + d (p - p) = p, exactly).
+        ModelBundle two = ModelBundle.load(twoEpochs);
+        float[] raw = two.network().params().toFloatVector();
+        float[] headAverage = two.weightAverage().toFloatVector();
+        boolean[] mask = head.mask;
+        float[] full = new float[raw.length];
+        for (int i = 0, j = 0; i < raw.length; i++) {
+            full[i] = mask[i] ? headAverage[j++] : raw[i];
+        }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            org.nd4j.linalg.factory.Nd4j.write(org.nd4j.linalg.factory.Nd4j.create(full, new long[]{1, full.length}, 'c'), out);
+        }
+        Files.copy(twoEpochs, last, StandardCopyOption.REPLACE_EXISTING);
+        replaceEntry(last, ModelZip.WEIGHT_AVERAGE, bytes.toByteArray());
+        assertEquals(raw.length, ArrayLength.of(last), "the old entry holds every parameter");
+        assertArrayEquals(headAverage, ModelBundle.load(last).weightAverage().toFloatVector(), 0f, "read as its trainable part");
+
+        Trainer.train(frozenConfig(resumed, 3), new Trainer.Options(false, List.of(), List.of(), last));
+        ModelBundle b = ModelBundle.load(last);
+        assertSameRun(a, b, "resumed from an older full-length average");
+        assertEquals(headAverage.length, ArrayLength.of(last), "the next last.zip is written in the new form");
+    }
+
+    private static void assertSameRun(ModelBundle a, ModelBundle b, String what) {
+        assertEquals(6, b.network().getConfiguration().getIterationCount(), what);
+        assertArrayEquals(a.network().params().toFloatVector(), b.network().params().toFloatVector(), 0f, what + ": raw weights");
+        assertArrayEquals(a.weightAverage().toFloatVector(), b.weightAverage().toFloatVector(), 0f, what + ": the average");
+        assertArrayEquals(a.network().getUpdater().getStateViewArray().toFloatVector(),
+                b.network().getUpdater().getStateViewArray().toFloatVector(), 0f, what + ": updater state");
+    }
+
+    /** The number of values the weight-average entry of a zip declares (read here with ND4J, not through the project). */
+    private static final class ArrayLength {
+        static long of(Path zip) throws IOException {
+            try (ZipFile z = new ZipFile(zip.toFile());
+                 java.io.DataInputStream in = new java.io.DataInputStream(z.getInputStream(z.getEntry(ModelZip.WEIGHT_AVERAGE)))) {
+                return org.nd4j.linalg.factory.Nd4j.read(in).length();
+            }
+        }
+    }
+
+    /** Rewrites {@code zip} with its entry {@code name} holding {@code content}. */
+    private static void replaceEntry(Path zip, String name, byte[] content) throws IOException {
+        Path tmp = zip.resolveSibling("edited.zip.part");
+        try (ZipFile in = new ZipFile(zip.toFile()); ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(tmp))) {
+            Enumeration<? extends ZipEntry> entries = in.entries();
+            while (entries.hasMoreElements()) {
+                ZipEntry e = entries.nextElement();
+                out.putNextEntry(new ZipEntry(e.getName()));
+                if (e.getName().equals(name)) {
+                    out.write(content);
+                } else {
+                    in.getInputStream(e).transferTo(out);
+                }
+                out.closeEntry();
+            }
+        }
+        Files.move(tmp, zip, StandardCopyOption.REPLACE_EXISTING);
+    }
+
     /** A history row without its timing columns (seconds, img/s), which differ between runs. */
     private static String withoutTimes(String row) {
         String[] f = row.split(",");

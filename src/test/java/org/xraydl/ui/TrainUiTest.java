@@ -86,6 +86,49 @@ class TrainUiTest {
         assertFalse(Files.exists(out), "training started half-way: " + out + " was created");
     }
 
+    /**
+     * A run the configuration alone rules out is refused before the UI server starts: one line on stderr, exit code 2,
+     * no URL printed (the server never started), no run folder.
+     */
+    @Test
+    void refusalsFromTheConfigurationComeBeforeTheUiStarts(@TempDir Path tmp) throws Exception {
+        Path old = tmp.resolve("old");
+        Files.createDirectories(old);
+        Files.writeString(old.resolve("config.yaml"), org.xraydl.config.ConfigLoader.toYaml(org.xraydl.TestData.tinyConfig(
+                java.util.Map.of("data", UiTestSupport.dataDir().toString(), "out", old.toString()))));
+        Path out = tmp.resolve("run");
+        java.util.Map<String, List<String>> refused = new java.util.LinkedHashMap<>();
+        refused.put("error: emaDecay needs the local engine", List.of("--set", "emaDecay=0.9", "--set", "workers=2"));
+        refused.put("error: --featurize needs a frozen trunk", List.of("--featurize", "--freeze-trunk", "false"));
+        refused.put("error: unknown model 'resnet50'", List.of("--model", "resnet50"));
+        refused.put("error: vgg16 with ImageNet weights needs imageSize 224", List.of("--model", "vgg16", "--weights", "imagenet"));
+        refused.put("error: ImageNet weights exist for densenet121 only", List.of("--model", "densenet", "--weights", "imagenet"));
+        int port = UiTestSupport.freePort();
+        for (var e : refused.entrySet()) {
+            List<String> args = UiTestSupport.quickTrain(out);
+            args.addAll(e.getValue());
+            args.addAll(List.of("--ui", "--ui-port", String.valueOf(port)));
+            assertRefusedBeforeTheUi(UiTestSupport.cli(args), e.getKey(), e.getValue().toString());
+        }
+        // --resume arguments that are not a run's existing last.zip (the run's config.yaml is fine).
+        for (String[] resume : new String[][]{{"best.zip", "error: --resume takes a run's last.zip"}, {"last.zip", "file not found"}}) {
+            assertRefusedBeforeTheUi(UiTestSupport.cli(List.of("train", "--resume", old.resolve(resume[0]).toString(), "--no-progress",
+                    "--ui", "--ui-port", String.valueOf(port))), resume[1], resume[0]);
+        }
+        assertFalse(Files.exists(out), "no run folder for a run that cannot start");
+        assertEquals(List.of(old.resolve("config.yaml")), Files.list(old).toList(), "nothing written into the resumed run");
+        assertTrue(UiTestSupport.portFree(port));
+    }
+
+    private static void assertRefusedBeforeTheUi(UiTestSupport.Run r, String message, String what) {
+        assertEquals(2, r.exitCode(), what + ": " + r.err());
+        List<String> errLines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, errLines.size(), what + ": " + r.err());
+        assertTrue(errLines.get(0).startsWith("error: ") && errLines.get(0).contains(message), what + ": " + errLines.get(0));
+        assertFalse(r.out().contains("training UI"), what + ": the UI server was started: " + r.out());
+        assertTrue(r.out().isBlank(), what + ": " + r.out());
+    }
+
     @Test
     void uiOptionsWithoutUiAreRefused(@TempDir Path tmp) {
         List<String> args = UiTestSupport.quickTrain(tmp.resolve("run"));

@@ -54,18 +54,30 @@ final class ArrayEntry {
         if (expected == 0 && e.getSize() == 0) {
             return null; // a network without parameters: ModelZip restores it without an array
         }
+        return read(zip, e, new long[]{expected}, String.valueOf(expected));
+    }
+
+    /**
+     * As {@link #read(ZipFile, ZipEntry, long)}, for an entry that may hold any one of the {@code accepted} counts of
+     * numbers; {@code implied} says what they are in the refusal of any other count ("configuration.json implies ...").
+     */
+    static INDArray read(ZipFile zip, ZipEntry e, long[] accepted, String implied) throws IOException {
         try (InputStream in = zip.getInputStream(e)) {
-            return read(in, "model zip " + zip.getName() + ": " + e.getName(), expected, e.getSize());
+            return read(in, "model zip " + zip.getName() + ": " + e.getName(), accepted, implied, e.getSize());
         }
     }
 
     /** {@link #read(ZipFile, ZipEntry, long)} on a stream; {@code declaredSize} is the zip's size for it, -1 if unknown. */
     static INDArray read(InputStream raw, String where, long expected, long declaredSize) throws IOException {
+        return read(raw, where, new long[]{expected}, String.valueOf(expected), declaredSize);
+    }
+
+    private static INDArray read(InputStream raw, String where, long[] accepted, String implied, long declaredSize) throws IOException {
         String fix = ": refused (the file is damaged or was edited); retrain, or pass another file";
         Recording rec = new Recording(new BufferedInputStream(raw, 1 << 16));
         long need;
         try {
-            need = checkHeader(new DataInputStream(rec), where, fix, expected);
+            need = checkHeader(new DataInputStream(rec), where, fix, accepted, implied);
         } catch (EOFException | UTFDataFormatException truncated) {
             throw new UserError(where + " ends inside its header" + fix);
         }
@@ -96,7 +108,7 @@ final class ArrayEntry {
      * Reads and checks the two buffer headers and the shape numbers between them (see the class comment);
      * returns the number of bytes of numbers that must follow.
      */
-    private static long checkHeader(DataInputStream in, String where, String fix, long expected) throws IOException {
+    private static long checkHeader(DataInputStream in, String where, String fix, long[] accepted, String implied) throws IOException {
         Header shapeInfo = header(in, where, fix);
         if (shapeInfo.type != DataType.LONG && shapeInfo.type != DataType.INT) {
             throw new UserError(where + " has a shape of type " + shapeInfo.type + fix);
@@ -131,9 +143,13 @@ final class ArrayEntry {
         if (data.length != elements) {
             throw new UserError(where + " declares " + data.length + " numbers for a shape of " + elements + fix);
         }
-        if (data.length != expected) {
+        boolean ok = false;
+        for (long a : accepted) {
+            ok |= data.length == a;
+        }
+        if (!ok) {
             throw new UserError(where + " declares " + data.length + " numbers but " + ModelZip.CONFIGURATION + " implies "
-                    + expected + fix);
+                    + implied + fix);
         }
         return Math.multiplyExact(data.length, (long) data.type.width());
     }

@@ -35,8 +35,9 @@ import java.util.zip.ZipFile;
  * run config, and provenance. Stored as a DL4J model zip with three extra entries, written to a
  * temp file and renamed, so a crash never leaves a half-written model.
  *
- * @param weightAverage the exponential moving average of the weights of a training with {@code emaDecay}
- *                      (last.zip, for --resume), as {@link ModelZip#WEIGHT_AVERAGE}; null for every other zip
+ * @param weightAverage the exponential moving average of the trainable weights ({@link TrainableParameters}) of a
+ *                      training with {@code emaDecay} (last.zip, for --resume), as {@link ModelZip#WEIGHT_AVERAGE}; null
+ *                      for every other zip
  */
 public record ModelBundle(ComputationGraph network, Preprocessing preprocessing, RunConfig config,
                           Map<String, Object> provenance, DecisionRule decision, INDArray weightAverage) {
@@ -89,9 +90,10 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                         Files.writeString(zip.getPath(DECISION), ConfigLoader.JSON.writeValueAsString(decision));
                     }
                     if (weightAverage != null) {
-                        if (weightAverage.length() != network.params().length()) {
-                            throw new IllegalStateException("a weight average of " + weightAverage.length() + " numbers for a network of "
-                                    + network.params().length());
+                        TrainableParameters trainable = TrainableParameters.of(network);
+                        if (weightAverage.length() != trainable.count()) {
+                            throw new IllegalStateException("a weight average of " + weightAverage.length() + " numbers for a network with "
+                                    + trainable);
                         }
                         try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
                                 Files.newOutputStream(zip.getPath(ModelZip.WEIGHT_AVERAGE)), 1 << 16))) {
@@ -140,9 +142,8 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
                 NativeHelpers.ensureConfigured();
                 ComputationGraph net = ModelZip.restoreGraph(zip, true);
                 FastLayers.engage(net);
-                // Checked as the weights are (ArrayEntry): its header must declare the network's parameter count.
                 ZipEntry a = zip.getEntry(ModelZip.WEIGHT_AVERAGE);
-                INDArray average = a == null ? null : ArrayEntry.read(zip, a, net.params().length());
+                INDArray average = a == null ? null : readWeightAverage(zip, a, net);
                 return new ModelBundle(net, pre, config, provenance, decision, average);
             } catch (UserError e) {
                 throw e;
@@ -152,6 +153,28 @@ public record ModelBundle(ComputationGraph network, Preprocessing preprocessing,
         } catch (IOException e) {
             throw new UserError("model file " + file + " cannot be closed (" + e.getMessage() + ")");
         }
+    }
+
+    /**
+     * The weight average entry as the trainable part of {@code net}'s parameters ({@link TrainableParameters}), the form
+     * it is saved in. Checked as the weights are ({@link ArrayEntry}): its header must declare that count, or the whole
+     * parameter count: a last.zip written before frozen layers were left out of the average holds all of them, and
+     * its trainable part is taken (the frozen part was the unchanged frozen weights), so such a run still resumes.
+     */
+    private static INDArray readWeightAverage(ZipFile zip, ZipEntry a, ComputationGraph net) throws IOException {
+        TrainableParameters trainable = TrainableParameters.of(net);
+        long part = trainable.count();
+        long all = trainable.total();
+        INDArray read = ArrayEntry.read(zip, a, new long[]{part, all}, part == all ? String.valueOf(all)
+                : part + " (its trainable parameters) or " + all + " (all its parameters, as older versions saved it)");
+        if (read.length() == part) {
+            return read;
+        }
+        INDArray trainablePart = trainable.gather(read);
+        if (read.closeable()) {
+            read.close(); // the full-length copy of a frozen trunk's weights, not kept
+        }
+        return trainablePart;
     }
 
     /**

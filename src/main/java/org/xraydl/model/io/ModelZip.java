@@ -42,7 +42,8 @@ public final class ModelZip {
     static final String PROJECT_PREFIX = "xraydl_";
     static final String PROJECT_SUFFIX = ".json";
     /**
-     * The project's one array entry: the weight average of a training with {@code emaDecay} (last.zip only),
+     * The project's one array entry: the weight average of a training with {@code emaDecay} (last.zip only), of the
+     * network's trainable parameters ({@link TrainableParameters}; older zips: of all of them),
      * in ND4J's binary array format, read through {@link ArrayEntry} as the weights are.
      */
     public static final String WEIGHT_AVERAGE = "xraydl_weight_average.bin";

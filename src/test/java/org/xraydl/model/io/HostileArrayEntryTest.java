@@ -165,6 +165,52 @@ class HostileArrayEntryTest {
         assertAverageRefused(truncated, "truncated: it declares " + 4L * avg.length + " bytes of numbers and holds " + 4L * half.length);
     }
 
+    /**
+     * With a frozen trunk the average holds the trainable parameters only (the head here); a last.zip written before
+     * that holds all of them and is read as its trainable part; any other length is refused in one line naming the
+     * file and both lengths.
+     */
+    @Test
+    void aFrozenTrunksAverageHoldsTheHeadAndAnOlderFullLengthOneIsCutToIt(@TempDir Path dir) throws Exception {
+        RunConfig c = TestData.tinyConfig(Map.of("freezeTrunk", true));
+        ComputationGraph frozen = ModelFactory.create(c, 2, null);
+        float[] p = frozen.params().toFloatVector();
+        boolean[] head = TestData.headMask(frozen);
+        float[] headAvg = new float[0];
+        for (int i = 0; i < p.length; i++) {
+            if (head[i]) {
+                headAvg = Arrays.copyOf(headAvg, headAvg.length + 1);
+                headAvg[headAvg.length - 1] = p[i] * 0.5f + i % 5;
+            }
+        }
+        assertTrue(headAvg.length > 0 && headAvg.length < p.length / 4, headAvg.length + " of " + p.length);
+        Preprocessing pre = Preprocessing.of(c, List.of("NORMAL", "PNEUMONIA"));
+        Path last = dir.resolve("last.zip");
+        new ModelBundle(frozen, pre, c, Map.of(), null,
+                org.nd4j.linalg.factory.Nd4j.create(headAvg, new long[]{1, headAvg.length}, 'c')).save(last, true);
+        assertArrayEquals(headAvg, ModelBundle.load(last).weightAverage().toFloatVector());
+        assertArrayEquals(p, ModelBundle.load(last).network().params().toFloatVector());
+        // Written through ND4J as this test's own numbers: the head's values in place, NaN for every frozen parameter,
+        // so a reader that kept any of the frozen part would show it.
+        float[] full = new float[p.length];
+        for (int i = 0, j = 0; i < p.length; i++) {
+            full[i] = head[i] ? headAvg[j++] : Float.NaN;
+        }
+        Path older = ZipEdits.replace(last, dir.resolve("older.zip"), ModelZip.WEIGHT_AVERAGE, array(full.length, full.length, full));
+        assertArrayEquals(headAvg, ModelBundle.load(older).weightAverage().toFloatVector(), "the trainable part of an older full-length average");
+
+        String implied = "configuration.json implies " + headAvg.length + " (its trainable parameters) or " + p.length + " (all its parameters";
+        float[] oneMore = Arrays.copyOf(headAvg, headAvg.length + 1);
+        assertAverageRefused(ZipEdits.replace(last, dir.resolve("one-more.zip"), ModelZip.WEIGHT_AVERAGE, array(oneMore.length, oneMore.length, oneMore)),
+                ModelZip.WEIGHT_AVERAGE + " declares " + oneMore.length + " numbers but " + implied);
+        float[] oneLess = Arrays.copyOf(full, full.length - 1);
+        assertAverageRefused(ZipEdits.replace(last, dir.resolve("one-less.zip"), ModelZip.WEIGHT_AVERAGE, array(oneLess.length, oneLess.length, oneLess)),
+                ModelZip.WEIGHT_AVERAGE + " declares " + oneLess.length + " numbers but " + implied);
+        // The writer refuses an average of another length (a program error, not a user's).
+        assertThrows(IllegalStateException.class, () -> new ModelBundle(frozen, pre, c, Map.of(), null,
+                org.nd4j.linalg.factory.Nd4j.create(full, new long[]{1, full.length}, 'c')).save(dir.resolve("full.zip"), true));
+    }
+
     private static void assertAverageRefused(Path zip, String part) {
         UserError e = assertTimeoutPreemptively(Duration.ofSeconds(20),
                 () -> assertThrows(UserError.class, () -> ModelBundle.load(zip)));
