@@ -42,7 +42,7 @@ import static org.xraydl.kernels.OneDnn.userScratchpad;
  * have layers of their own): its plans' oneDNN memories take the arrays' addresses per call. At most
  * {@value #MAX_PLANS} shapes a direction are kept per layer (training and validation batches, a last smaller
  * batch), the oldest freed first. The intermediate buffers are not per plan: every plan of a thread uses that
- * thread's {@link OneDnn.Scratch}, as large as the largest plan's needs (other layers' plans can share it).
+ * thread's {@link OneDnn.Scratch}, as large as the largest plan's needs ({@link DirectPooling}'s plans share it).
  * oneDNN 2.5.2's OpenMP dependency resolves to the libgomp ND4J has loaded, so both share one thread pool. A shape
  * oneDNN declines is left to the caller's fallback (DL4J's helper), with one warning.
  */

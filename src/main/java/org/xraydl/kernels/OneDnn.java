@@ -11,6 +11,7 @@ import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,10 +29,10 @@ import java.util.function.Supplier;
 import static org.bytedeco.dnnl.global.dnnl.*;
 
 /**
- * The oneDNN plumbing of {@link DirectConvolution}, for other layers' code to share (oneDNN's C API called directly
- * through JavaCPP's {@code org.bytedeco:dnnl} 2.5.2): the CPU engine, the primitive attributes (user-managed
- * scratchpads), a {@link Plan} of steps made once per shape and run on ND4J's buffers, the {@link Plans} kept per
- * layer and direction, and the per-thread {@link Scratch} area every plan's intermediate buffers live in.
+ * What {@link DirectConvolution} and {@link DirectPooling} share to call oneDNN's C API directly (JavaCPP's
+ * {@code org.bytedeco:dnnl} 2.5.2): the CPU engine, the primitive attributes (user-managed scratchpads), a
+ * {@link Plan} of steps made once per shape and run on ND4J's buffers, the {@link Plans} kept per layer and
+ * direction, and the per-thread {@link Scratch} area every plan's intermediate buffers live in.
  */
 final class OneDnn {
     private static final Logger log = LoggerFactory.getLogger(OneDnn.class);
@@ -72,7 +73,8 @@ final class OneDnn {
             engine = e;
             return true;
         } catch (Throwable t) { // no natives for this platform, or a failing engine: the callers keep their fallbacks
-            log.warn("oneDNN's Java bindings are not usable here ({}); convolutions use DL4J's oneDNN helper", t.toString());
+            log.warn("oneDNN's Java bindings are not usable here ({}); convolutions use DL4J's oneDNN helper and pooling "
+                    + "libnd4j's kernel", t.toString());
             return false;
         }
     }
@@ -147,17 +149,20 @@ final class OneDnn {
     /**
      * The steps of one call: reorders into the primitives' layouts, the primitives, reorders back into the
      * user arrays. User arrays are oneDNN memories whose data handle is set to the ND4J buffer on each call;
+     * bound memories (a layer's own buffers, e.g. a max pool's workspace) get the addresses the caller passes;
      * intermediate memories live in the running thread's {@link Scratch}.
      */
     static final class Plan {
         private final dnnl_memory[] user;
+        private final List<dnnl_memory> bound = new ArrayList<>();
+        private final List<Long> boundBytes = new ArrayList<>();
         private final List<dnnl_primitive> steps = new ArrayList<>();
         private final List<dnnl_exec_arg_t> args = new ArrayList<>();
         private final List<Integer> argCounts = new ArrayList<>();
         private final List<PendingOutput> pendingOutputs = new ArrayList<>();
         /** Intermediate memories (other layouts) and their byte offsets in the thread's {@link Scratch}. */
         private final List<dnnl_memory> scratchMemories = new ArrayList<>();
-        /** Every memory object of the plan (user arrays and scratch), for {@link #close}. */
+        /** Every memory object of the plan (user arrays, bound and scratch), for {@link #close}. */
         private final List<dnnl_memory> memories = new ArrayList<>();
         private final List<Long> scratchOffsets = new ArrayList<>();
         private long scratchBytes;
@@ -208,6 +213,20 @@ final class OneDnn {
             return out;
         }
 
+        /** A memory whose buffer the caller owns and passes to {@link #run(dnnl_stream, long[], INDArray...)} (in this order). */
+        dnnl_memory bound(dnnl_memory_desc_t md) {
+            dnnl_memory m = memory(md, new Pointer());
+            memories.add(m);
+            bound.add(m);
+            boundBytes.add(dnnl_memory_desc_get_size(md));
+            return m;
+        }
+
+        /** The size in bytes of the buffer the i-th {@link #bound} memory needs. */
+        long boundBytes(int i) {
+            return boundBytes.get(i);
+        }
+
         /** The reorders of {@link #output}s back into the user arrays, after every primitive that writes them. */
         void finishOutputs() {
             for (PendingOutput o : pendingOutputs) {
@@ -251,10 +270,21 @@ final class OneDnn {
         }
 
         void run(dnnl_stream stream, INDArray... arrays) {
+            run(stream, new long[0], arrays);
+        }
+
+        /** Runs the steps on these user arrays (by index) and the buffers of the {@link #bound} memories (in order). */
+        void run(dnnl_stream stream, long[] boundAddresses, INDArray... arrays) {
             for (int i = 0; i < arrays.length; i++) {
                 if (user[i] != null) {
                     check(dnnl_memory_set_data_handle(user[i], new Address(arrays[i])), "data handle");
                 }
+            }
+            if (boundAddresses.length != bound.size()) {
+                throw new IllegalArgumentException(bound.size() + " bound buffers, " + boundAddresses.length + " given");
+            }
+            for (int i = 0; i < boundAddresses.length; i++) {
+                check(dnnl_memory_set_data_handle(bound.get(i), new Address(boundAddresses[i])), "bound handle");
             }
             if (scratchBytes > 0) {
                 long base = Scratch.forThisThread(scratchBytes);
@@ -279,12 +309,16 @@ final class OneDnn {
      */
     static final class Address extends Pointer {
         Address(INDArray a) {
-            Pointer base = a.data().addressPointer();
-            address = base.address() + base.position() * base.sizeof();
+            this.address = of(a);
         }
 
         Address(long address) {
             this.address = address;
+        }
+
+        static long of(INDArray a) {
+            Pointer base = a.data().addressPointer();
+            return base.address() + base.position() * base.sizeof();
         }
     }
 
@@ -336,9 +370,21 @@ final class OneDnn {
         return md(dims, dnnl_format_tag_any);
     }
 
-    /** The memory descriptor {@code pd} reports for {@code what}. */
+    /** The memory descriptor {@code pd} reports for {@code what}, or null when it has none (e.g. no workspace). */
     static dnnl_memory_desc_t query(dnnl_primitive_desc pd, int what) {
         return dnnl_primitive_desc_query_md(pd, what, 0);
+    }
+
+    /** Whether a queried descriptor describes any memory (oneDNN answers "zero" descriptors for none). */
+    static boolean present(dnnl_memory_desc_t md) {
+        return md != null && !md.isNull() && dnnl_memory_desc_get_size(md) > 0;
+    }
+
+    /** oneDNN's name of the implementation {@code pd} chose, e.g. {@code jit:avx2} or {@code ref:any}. */
+    static String implementation(dnnl_primitive_desc pd) {
+        PointerPointer<BytePointer> name = new PointerPointer<>(1);
+        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, name), "implementation name");
+        return name.get(BytePointer.class, 0).getString();
     }
 
     static dnnl_primitive primitive(dnnl_primitive_desc pd) {
