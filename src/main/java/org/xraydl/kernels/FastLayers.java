@@ -47,7 +47,10 @@ import java.util.function.Predicate;
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
  * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays);
  * {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
- * layers instead of oneDNN's primitives called directly ({@link DirectConvolution}).
+ * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
+ * {@code -D}{@value #DIRECT_POOLING_PROPERTY}{@code =false} keeps libnd4j's pooling kernel inside the fast pooling
+ * layers on CPUs without AVX-512 instead of oneDNN's nChw8c pooling called directly ({@link DirectPooling},
+ * {@link PoolingKernel#DIRECT}).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
@@ -56,6 +59,7 @@ public final class FastLayers {
     public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
     public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
     public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
+    public static final String DIRECT_POOLING_PROPERTY = DirectPooling.PROPERTY;
 
     private FastLayers() {
     }
