@@ -68,7 +68,7 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  * (no JIT kernel): forward 1.1-1.9x the time of the passes here, backward 0.95-1.2x. Plans as in {@link DirectConvolution}: primitives made once
  * per shape and kept (at most {@value #MAX_PLANS} shapes a kind per object, oldest freed first), oneDNN memories
  * re-pointed at the arrays' buffers on each call, any scratchpad user-managed in the running thread's
- * {@link DirectConvolution.Scratch} (so a plan built on one thread runs on another: ParallelWrapper's workers). The
+ * {@link OneDnn.Scratch} (so a plan built on one thread runs on another: ParallelWrapper's workers). The
  * per-channel factors are copied into native arrays this object keeps. One object serves one layer, one call at a
  * time. A call returns false, having written nothing, where this does not apply (not float, not dense C order,
  * shapes that differ, batch norm not rank 4) or where oneDNN declines the shape or offers only a reference
@@ -104,15 +104,15 @@ final class DirectEltwise {
 
     /**
      * A new instance, or null where {@value #PROPERTY} is {@code false} (read at each call: layers made after a change
-     * follow it) or oneDNN's Java bindings do not load here ({@link DirectConvolution#available}, with its one warning).
+     * follow it) or oneDNN's Java bindings do not load here ({@link OneDnn#available}, with its one warning).
      */
     static DirectEltwise createIfAvailable() {
-        return enabled() && DirectConvolution.available() ? new DirectEltwise(DirectConvolution.engine(), false) : null;
+        return enabled() && OneDnn.available() ? new DirectEltwise(OneDnn.engine, false) : null;
     }
 
     /** Tests: an instance that declines every shape (null where the bindings do not load). */
     static DirectEltwise decliningForTests() {
-        return DirectConvolution.available() ? new DirectEltwise(DirectConvolution.engine(), true) : null;
+        return OneDnn.available() ? new DirectEltwise(OneDnn.engine, true) : null;
     }
 
     /** The {@value #PROPERTY} switch: {@code true} (default) or {@code false}; anything else is refused. */
@@ -203,7 +203,7 @@ final class DirectEltwise {
 
     private static boolean sameDenseFloat(INDArray a, INDArray b) {
         return a.dataType() == DataType.FLOAT && b.dataType() == DataType.FLOAT && Arrays.equals(a.shape(), b.shape())
-                && DirectConvolution.denseC(a) && DirectConvolution.denseC(b);
+                && OneDnn.denseC(a) && OneDnn.denseC(b);
     }
 
     private static boolean nchw(INDArray a, INDArray b) {
@@ -425,7 +425,7 @@ final class DirectEltwise {
                 if (padBytes > 0) {
                     dnnl_memory pad = memory(padMd);
                     scratchpads.add(pad);
-                    scratchBytes = Math.max(scratchBytes, DirectConvolution.Scratch.aligned(padBytes));
+                    scratchBytes = Math.max(scratchBytes, OneDnn.Scratch.aligned(padBytes));
                     a.position(kinds.length).arg(DNNL_ARG_SCRATCHPAD).memory(pad);
                 }
                 dnnl_primitive p = new dnnl_primitive();
@@ -451,7 +451,7 @@ final class DirectEltwise {
             }
             if (scratchBytes > 0) {
                 // the steps run one after the other: they share one scratchpad area
-                Address base = new Address(DirectConvolution.Scratch.forThisThread(scratchBytes));
+                Address base = new Address(OneDnn.Scratch.forThisThread(scratchBytes));
                 for (dnnl_memory pad : scratchpads) {
                     check(dnnl_memory_set_data_handle(pad, base), "scratchpad handle");
                 }

@@ -50,6 +50,9 @@ import java.util.function.Predicate;
  * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
  * {@code -D}{@value #DIRECT_ELTWISE_PROPERTY}{@code =false} keeps ND4J's ops for the per-channel passes of the fast
  * batch-norm layers and the fast ReLU layers' backprop instead of oneDNN's element-wise primitives ({@link DirectEltwise}).
+ * {@code -D}{@value #DIRECT_POOLING_PROPERTY}{@code =false} keeps libnd4j's pooling kernel inside the fast pooling
+ * layers on CPUs without AVX-512 instead of oneDNN's nChw8c pooling called directly ({@link DirectPooling},
+ * {@link PoolingKernel#DIRECT}).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
@@ -59,6 +62,7 @@ public final class FastLayers {
     public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
     public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
     public static final String DIRECT_ELTWISE_PROPERTY = DirectEltwise.PROPERTY;
+    public static final String DIRECT_POOLING_PROPERTY = DirectPooling.PROPERTY;
 
     private FastLayers() {
     }

@@ -24,8 +24,9 @@ public final class HelperReport {
             Layer inner = FastLayers.insideFrozen(l);
             LayerHelper h = inner.getHelper();
             // FastPoolingLayer keeps DL4J's helper object but runs the op itself, on the kernel it was given
-            // ("oneDNN kernels" or "libnd4j kernels", see PoolingKernel)
-            String helper = inner instanceof FastPoolingLayer p ? p.kernel().label()
+            // ("oneDNN kernels", "libnd4j kernels" or "oneDNN nChw8c kernels (direct)", see PoolingKernel; the direct
+            // ones also say how many calls they handed to libnd4j's kernel and how many backprops recomputed)
+            String helper = inner instanceof FastPoolingLayer p ? p.report()
                     : h == null ? "none" : h.getClass().getSimpleName();
             if (inner instanceof FastConvolutionLayer c && c.isInputGradientUnused()) {
                 helper += " (weight gradient only: deconv2d_bp)"; // the stem, see FastConvolutionLayer

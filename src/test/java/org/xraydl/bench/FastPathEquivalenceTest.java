@@ -109,6 +109,13 @@ class FastPathEquivalenceTest {
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
         assertEquals("none (oneDNN element-wise) x" + count(plain, "ActivationLayer"), f.get("FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
+        // on a CPU with AVX-512 the pooling layers run the op's oneDNN kernel, without it oneDNN's nChw8c kernels called
+        // directly (kernels/DirectPooling); the exact label below also says that none of their calls was declined and
+        // that no backprop had to recompute its forward pass
+        if (!"false".equals(System.getProperty(FastLayers.DIRECT_POOLING_PROPERTY))) {
+            assertTrue(PoolingKernel.forProcess() == PoolingKernel.ONEDNN || PoolingKernel.forProcess() == PoolingKernel.DIRECT,
+                    "oneDNN's op kernel with AVX-512, the direct kernels without: " + PoolingKernel.forProcess());
+        }
         assertEquals(PoolingKernel.forProcess().label() + " x" + count(plain, "SubsamplingLayer"), f.get("FastPoolingLayer"), f.toString());
         assertEquals(plain.params(), fast.params());
     }

@@ -205,7 +205,7 @@ class DirectConvolutionTest {
             INDArray y = Nd4j.createUninitialized(DataType.FLOAT, batch, 16, 12, 12);
             assertTrue(conv.forward(x, w, new int[]{1, 1}, new int[]{1, 1}, y));
             assertTrue(conv.plans(true) <= 6, "at most 6 shapes kept, " + conv.plans(true) + " after batch " + batch);
-            long scratch = DirectConvolution.Scratch.sizeForThisThread();
+            long scratch = OneDnn.Scratch.sizeForThisThread();
             assertTrue(scratch >= largest, "the scratch area only grows");
             largest = scratch;
             // still right after evictions

@@ -49,7 +49,7 @@ class DirectEltwiseLayersTest {
     @BeforeAll
     static void helpersOn() {
         NativeHelpers.configure(true);
-        assertTrue(DirectConvolution.available(), "oneDNN's Java bindings load here");
+        assertTrue(OneDnn.available(), "oneDNN's Java bindings load here");
     }
 
     @AfterAll
@@ -200,7 +200,7 @@ class DirectEltwiseLayersTest {
         INDArray x = randn(72, 1, 0, shape);
         INDArray wide = randn(73, 1, 0, 2, 5, 4, 8);
         INDArray eps = wide.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, 4));
-        assertFalse(DirectConvolution.denseC(eps), "a view with gaps, C order");
+        assertFalse(OneDnn.denseC(eps), "a view with gaps, C order");
         assertEquals(x.ordering(), eps.ordering());
         long before = DirectEltwise.calls();
         INDArray got = reluBackprop(relu(DirectEltwise.createIfAvailable()), x, eps);

@@ -38,7 +38,7 @@ class DirectEltwiseTest {
 
     @BeforeAll
     static void bindingsLoad() {
-        assertTrue(DirectConvolution.available(), "oneDNN's Java bindings load here (the dependency ships their natives)");
+        assertTrue(OneDnn.available(), "oneDNN's Java bindings load here (the dependency ships their natives)");
     }
 
     @AfterEach

@@ -24,8 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * {@link FastPoolingLayer} with each native kernel forced (oneDNN's and libnd4j's, as
- * {@code -Dxraydl.poolingKernel} selects them) against DL4J's SubsamplingLayer, which is run four
+ * {@link FastPoolingLayer} with each native kernel forced (oneDNN's, libnd4j's and oneDNN's nChw8c kernels
+ * called directly, as {@code -Dxraydl.poolingKernel} selects them) against DL4J's SubsamplingLayer, which is run four
  * ways: with and without DL4J's oneDNN layer helper, and with libnd4j's platform helpers allowed
  * (oneDNN underneath) or disallowed process-wide (libnd4j's kernel underneath). Max-pool outputs must
  * be bit-identical, average-pool outputs and all gradients within 1e-6 absolute; on randn inputs and on
@@ -59,6 +59,14 @@ class FastPoolingLayerTest {
             "AVG, 3, 1, 1, Truncate, false, -1, onednn",
             "AVG, 3, 1, 1, Truncate, false, -1, libnd4j",
             "AVG, 3, 1, 1, Truncate, true, 0, onednn",
+            "MAX, 3, 2, 1, Truncate, false, -1, direct", // oneDNN's nChw8c kernels called directly (CPUs without AVX-512)
+            "MAX, 3, 2, 1, Truncate, false, 0, direct",
+            "AVG, 2, 2, 0, Truncate, false, 0, direct",
+            "MAX, 2, 2, 0, Truncate, false, -1, direct",
+            "MAX, 3, 2, 0, Same, false, -1, direct",
+            "AVG, 3, 2, 0, Same, false, 0, direct",
+            "AVG, 3, 2, 1, Truncate, false, 0, direct",
+            "AVG, 3, 1, 1, Truncate, false, -1, direct",
     })
     void sameOutputAndGradientAsDl4j(PoolingType type, int k, int s, int p, ConvolutionMode mode, boolean legacyAvg,
                                      double shift, String kernelProperty) {
@@ -74,7 +82,7 @@ class FastPoolingLayerTest {
         if (legacyAvg) {
             return;
         }
-        PoolingKernel kernel = PoolingKernel.choose(null, null, kernelProperty);
+        PoolingKernel kernel = PoolingKernel.choose(null, null, kernelProperty, true);
         NativeHelpers.configure(true);
 
         Nd4j.getRandom().setSeed(3);
@@ -84,6 +92,9 @@ class FastPoolingLayerTest {
         INDArray fastOut = fast.activate(x, true, NO_WS).dup();
         INDArray eps = Nd4j.randn(DataType.FLOAT, fastOut.shape());
         INDArray fastDx = fast.backpropGradient(eps, NO_WS).getSecond().dup();
+        if (kernel == PoolingKernel.DIRECT) { // it ran, and its backprop used the forward pass's workspace
+            assertEquals(PoolingKernel.DIRECT.label(), fast.report());
+        }
 
         try {
             for (boolean nativeHelpers : new boolean[]{true, false}) { // oneDNN or libnd4j's kernel under DL4J's layer
@@ -138,6 +149,53 @@ class FastPoolingLayerTest {
         double diff = maxAbsDiff(dx[0], dx[1]);
         assertTrue(diff > 0, "oneDNN and libnd4j gave bit-identical gradients: the kernel choice did not reach the op");
         assertTrue(diff <= GRADIENT_TOLERANCE, "rounding only, got " + diff);
+    }
+
+    /**
+     * The direct kernels' workspace through the layer: a backprop after a training-mode forward pass uses it; one
+     * after an inference-mode forward pass (or a forward pass of another batch size) recomputes, with the same
+     * gradient, and the layer report says so.
+     */
+    @Test
+    void theDirectKernelsBackpropRecomputesWhereNoTrainingForwardPassMatches() {
+        NativeHelpers.configure(true);
+        NeuralNetConfiguration conf = new NeuralNetConfiguration.Builder()
+                .layer(new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(3, 3).stride(2, 2).padding(1, 1)
+                        .convolutionMode(ConvolutionMode.Truncate).build()).build();
+        FastPoolingLayer layer = new FastPoolingLayer(conf, DataType.FLOAT, PoolingKernel.DIRECT);
+        FastPoolingLayer libnd4j = new FastPoolingLayer(conf, DataType.FLOAT, PoolingKernel.LIBND4J);
+        assertEquals(PoolingKernel.DIRECT, layer.kernel());
+        Nd4j.getRandom().setSeed(5);
+        INDArray x = Nd4j.randn(DataType.FLOAT, 3, 12, 10, 10);
+        INDArray other = Nd4j.randn(DataType.FLOAT, 2, 12, 10, 10);
+        INDArray eps = Nd4j.randn(DataType.FLOAT, 3, 12, 5, 5);
+        libnd4j.activate(x, true, NO_WS);
+        INDArray expected = libnd4j.backpropGradient(eps, NO_WS).getSecond().dup();
+
+        layer.activate(x, true, NO_WS);
+        assertTrue(maxAbsDiff(expected, layer.backpropGradient(eps, NO_WS).getSecond()) <= GRADIENT_TOLERANCE);
+        assertEquals(0, layer.direct().recomputedForwards());
+        layer.activate(x, false, NO_WS);
+        assertTrue(maxAbsDiff(expected, layer.backpropGradient(eps, NO_WS).getSecond()) <= GRADIENT_TOLERANCE);
+        layer.activate(other, true, NO_WS);
+        layer.setInput(x, NO_WS);
+        assertTrue(maxAbsDiff(expected, layer.backpropGradient(eps, NO_WS).getSecond()) <= GRADIENT_TOLERANCE);
+        assertEquals(2, layer.direct().recomputedForwards());
+        assertEquals(PoolingKernel.DIRECT.label() + ", 2 backprops recomputed the forward pass", layer.report());
+    }
+
+    @Test
+    void theDirectKernelsSwitchedOffMeanLibnd4jsKernel() {
+        NeuralNetConfiguration conf = new NeuralNetConfiguration.Builder()
+                .layer(new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build()).build();
+        System.setProperty(DirectPooling.PROPERTY, "false");
+        try {
+            FastPoolingLayer layer = new FastPoolingLayer(conf, DataType.FLOAT, PoolingKernel.DIRECT);
+            assertEquals(PoolingKernel.LIBND4J, layer.kernel());
+            assertEquals(PoolingKernel.LIBND4J.label(), layer.report());
+        } finally {
+            System.clearProperty(DirectPooling.PROPERTY);
+        }
     }
 
     @Test

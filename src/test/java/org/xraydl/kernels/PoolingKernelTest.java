@@ -15,10 +15,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.xraydl.kernels.PoolingKernel.DIRECT;
 import static org.xraydl.kernels.PoolingKernel.LIBND4J;
 import static org.xraydl.kernels.PoolingKernel.ONEDNN;
 
@@ -102,6 +104,22 @@ class PoolingKernelTest {
         assertEquals(ONEDNN, PoolingKernel.choose(SKYLAKE_SP, null, "AUTO"));
     }
 
+    @Test
+    void withoutAvx512TheDirectKernelsWhereTheyCanRun() {
+        assertEquals(DIRECT, PoolingKernel.choose(AVX2_ONLY, null, null, true));
+        assertEquals(DIRECT, PoolingKernel.choose(null, null, "auto", true), "unknown CPU");
+        assertEquals(DIRECT, PoolingKernel.choose(SKYLAKE_SP, "AVX2", null, true), "capped below AVX512_CORE");
+        assertEquals(ONEDNN, PoolingKernel.choose(SKYLAKE_SP, null, null, true), "AVX-512 keeps the op's oneDNN kernel");
+        assertEquals(LIBND4J, PoolingKernel.choose(AVX2_ONLY, null, null, false), "switched off or no bindings");
+        assertEquals(LIBND4J, PoolingKernel.choose(AVX2_ONLY, null, null), "the three-argument form: not usable");
+        // forced either way: libnd4j means libnd4j's own kernel; direct only where it can run
+        assertEquals(LIBND4J, PoolingKernel.choose(AVX2_ONLY, null, "libnd4j", true));
+        assertEquals(DIRECT, PoolingKernel.choose(SKYLAKE_SP, null, " Direct ", true));
+        assertEquals(LIBND4J, PoolingKernel.choose(SKYLAKE_SP, null, "direct", false));
+        assertEquals(ONEDNN, PoolingKernel.choose(AVX2_ONLY, null, "onednn", true));
+        assertFalse(DIRECT.allowsHelpers(), "what the direct kernels decline runs libnd4j's kernel, not the op's oneDNN one");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"mkl", "oneDNN-jit", "nd4j", "true", "libnd4j,onednn"})
     void aBadPropertyIsOneLineNamingThePropertyAndTheValues(String value) {
@@ -109,7 +127,7 @@ class PoolingKernelTest {
         String m = e.getMessage();
         assertEquals(1, m.lines().count(), m);
         assertTrue(m.startsWith("-Dxraydl.poolingKernel=" + value + " "), m);
-        assertTrue(m.contains("auto") && m.contains("onednn") && m.contains("libnd4j"), m);
+        assertTrue(m.contains("auto") && m.contains("onednn") && m.contains("libnd4j") && m.contains("direct"), m);
     }
 
     @Test
@@ -160,6 +178,6 @@ class PoolingKernelTest {
             avx512Core = firstFlags.contains(" avx512f ") && firstFlags.contains(" avx512bw ")
                     && firstFlags.contains(" avx512vl ") && firstFlags.contains(" avx512dq ");
         }
-        assertEquals(avx512Core ? ONEDNN : LIBND4J, PoolingKernel.forProcess());
+        assertEquals(avx512Core ? ONEDNN : DirectPooling.usable() ? DIRECT : LIBND4J, PoolingKernel.forProcess());
     }
 }

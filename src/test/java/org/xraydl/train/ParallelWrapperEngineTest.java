@@ -15,6 +15,7 @@ import org.xraydl.bench.Step;
 import org.xraydl.bench.Workload;
 import org.xraydl.config.RunConfig;
 import org.xraydl.kernels.HelperReport;
+import org.xraydl.kernels.PoolingKernel;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -38,7 +39,8 @@ class ParallelWrapperEngineTest {
             @Override
             public void iterationDone(Model model, int iteration, int epoch) {
                 Map<String, String> h = HelperReport.summary((ComputationGraph) model);
-                seen.put(model, h.get("FastBatchNormalizationLayer") + "; relu layers: " + h.containsKey("FastReluLayer") + "/" + h.containsKey("ActivationLayer"));
+                seen.put(model, h.get("FastBatchNormalizationLayer") + "; relu layers: " + h.containsKey("FastReluLayer") + "/" + h.containsKey("ActivationLayer")
+                        + "; pooling: " + h.get("FastPoolingLayer"));
             }
         };
         Nd4j.getRandom().setSeed(9);
@@ -58,9 +60,14 @@ class ParallelWrapperEngineTest {
         assertEquals(2, seen.size(), "both workers reported: " + seen.values());
         long bnLayers = java.util.Arrays.stream(net.getLayers())
                 .filter(l -> l instanceof org.deeplearning4j.nn.layers.normalization.BatchNormalization).count();
+        long poolingLayers = java.util.Arrays.stream(net.getLayers())
+                .filter(l -> l instanceof org.deeplearning4j.nn.layers.convolution.subsampling.SubsamplingLayer).count();
         for (String helpers : seen.values()) {
-            // the workers' layers run their element-wise passes on oneDNN's primitives too (kernels/DirectEltwise)
-            assertEquals("FastBatchNormHelper (oneDNN element-wise) x" + bnLayers + "; relu layers: true/false", helpers);
+            // the workers' layers run their element-wise passes on oneDNN's primitives (kernels/DirectEltwise) and the
+            // pooling kernel of this machine (the direct kernels without AVX-512: every backprop found its forward
+            // pass's workspace, nothing was declined)
+            assertEquals("FastBatchNormHelper (oneDNN element-wise) x" + bnLayers + "; relu layers: true/false; pooling: "
+                    + PoolingKernel.forProcess().label() + " x" + poolingLayers, helpers);
         }
         assertNotEquals(before, net.params(), "averaged parameters reached the model");
     }
