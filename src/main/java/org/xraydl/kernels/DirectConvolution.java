@@ -1,6 +1,5 @@
 package org.xraydl.kernels;
 
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_convolution_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
@@ -22,7 +21,6 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 import static org.xraydl.kernels.OneDnn.any;
 import static org.xraydl.kernels.OneDnn.check;
 import static org.xraydl.kernels.OneDnn.destroy;
-import static org.xraydl.kernels.OneDnn.engine;
 import static org.xraydl.kernels.OneDnn.longs;
 import static org.xraydl.kernels.OneDnn.md;
 import static org.xraydl.kernels.OneDnn.query;
@@ -212,8 +210,6 @@ final class DirectConvolution {
     }
 
     private static dnnl_primitive_desc pd(dnnl_convolution_desc_t d, dnnl_primitive_desc hint) {
-        dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(d), userScratchpad, engine, hint), "primitive descriptor");
-        return pd;
+        return OneDnn.primitiveDesc(d, userScratchpad, hint, "primitive descriptor");
     }
 }

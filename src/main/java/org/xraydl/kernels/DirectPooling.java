@@ -1,6 +1,5 @@
 package org.xraydl.kernels;
 
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
 import org.bytedeco.dnnl.dnnl_pooling_desc_t;
@@ -26,7 +25,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import static org.bytedeco.dnnl.global.dnnl.*;
 import static org.xraydl.kernels.OneDnn.check;
 import static org.xraydl.kernels.OneDnn.destroy;
-import static org.xraydl.kernels.OneDnn.engine;
 import static org.xraydl.kernels.OneDnn.md;
 import static org.xraydl.kernels.OneDnn.present;
 import static org.xraydl.kernels.OneDnn.query;
@@ -293,8 +291,7 @@ final class DirectPooling {
      * where the JIT ones decline a case) are slower than libnd4j's.
      */
     private static dnnl_primitive_desc pd(dnnl_pooling_desc_t d, dnnl_primitive_desc hint) {
-        dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(d), userScratchpad, engine, hint), "pooling primitive descriptor");
+        dnnl_primitive_desc pd = OneDnn.primitiveDesc(d, userScratchpad, hint, "pooling primitive descriptor");
         String impl = OneDnn.implementation(pd);
         if (!impl.startsWith("jit")) {
             destroy(pd);
@@ -312,24 +309,11 @@ final class DirectPooling {
         return ws;
     }
 
-    /** A plan of {@code userArrays} user arrays filled by {@code fill}; its oneDNN objects freed if that fails. */
-    private static Plan plan(int userArrays, java.util.function.Consumer<Plan> fill) {
-        Plan p = new Plan(userArrays);
-        try {
-            fill.accept(p);
-            p.finishOutputs();
-            return p;
-        } catch (RuntimeException e) {
-            p.close();
-            throw e;
-        }
-    }
-
     /** User arrays: 0 = x, 1 = y; bound: the workspace when {@code keepWorkspace}. */
     private static Plan forwardPlan(long[] x, long[] y, Window w, boolean keepWorkspace) {
         dnnl_primitive_desc fwd = pd(desc(x, y, w, keepWorkspace ? dnnl_forward_training : dnnl_forward_inference, false), null);
         try {
-            return plan(2, p -> {
+            return Plan.build(2, p -> {
                 dnnl_memory src = p.input(0, md(x, dnnl_nchw), query(fwd, dnnl_query_src_md));
                 dnnl_memory dst = p.output(1, md(y, dnnl_nchw), query(fwd, dnnl_query_dst_md));
                 if (keepWorkspace) {
@@ -354,7 +338,7 @@ final class DirectPooling {
         try {
             dnnl_primitive_desc bwd = pd(desc(x, y, w, 0, true), fwd);
             try {
-                return plan(3, p -> {
+                return Plan.build(3, p -> {
                     dnnl_memory ws = null;
                     if (w.max()) {
                         dnnl_memory_desc_t wsMd = workspaceMd(bwd);

@@ -1,9 +1,11 @@
 package org.xraydl.kernels;
 
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
 import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
@@ -23,13 +25,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 import static org.bytedeco.dnnl.global.dnnl.*;
 
 /**
- * What {@link DirectConvolution} and {@link DirectPooling} share to call oneDNN's C API directly (JavaCPP's
+ * What {@link DirectConvolution}, {@link DirectPooling} and {@link DirectEltwise} share to call oneDNN's C API directly (JavaCPP's
  * {@code org.bytedeco:dnnl} 2.5.2): the CPU engine, the primitive attributes (user-managed scratchpads), a
  * {@link Plan} of steps made once per shape and run on ND4J's buffers, the {@link Plans} kept per layer and
  * direction, and the per-thread {@link Scratch} area every plan's intermediate buffers live in.
@@ -73,8 +77,8 @@ final class OneDnn {
             engine = e;
             return true;
         } catch (Throwable t) { // no natives for this platform, or a failing engine: the callers keep their fallbacks
-            log.warn("oneDNN's Java bindings are not usable here ({}); convolutions use DL4J's oneDNN helper and pooling "
-                    + "libnd4j's kernel", t.toString());
+            log.warn("oneDNN's Java bindings are not usable here ({}); convolutions use DL4J's oneDNN helper, pooling "
+                    + "libnd4j's kernel and the fast batch-norm and ReLU layers ND4J's ops", t.toString());
             return false;
         }
     }
@@ -153,16 +157,28 @@ final class OneDnn {
             }
             return n;
         }
+
+        /** oneDNN's implementation names of the steps of the kept plans, e.g. {@code [jit:uni]} (tests). */
+        Set<String> implementations() {
+            Set<String> names = new TreeSet<>();
+            for (Plan p : kept.values()) {
+                names.addAll(p.implementations);
+            }
+            return names;
+        }
     }
 
     /**
      * The steps of one call: reorders into the primitives' layouts, the primitives, reorders back into the
      * user arrays. User arrays are oneDNN memories whose data handle is set to the ND4J buffer on each call;
-     * bound memories (a layer's own buffers, e.g. a max pool's workspace) get the addresses the caller passes;
+     * bound memories (a layer's own buffers, e.g. a max pool's workspace or {@link DirectEltwise}'s per-channel
+     * factors) get the addresses the caller passes;
      * intermediate memories live in the running thread's {@link Scratch}.
      */
     static final class Plan {
         private final dnnl_memory[] user;
+        /** oneDNN's implementation name of each step (tests). */
+        private final List<String> implementations = new ArrayList<>();
         private final List<dnnl_memory> bound = new ArrayList<>();
         private final List<Long> boundBytes = new ArrayList<>();
         private final List<dnnl_primitive> steps = new ArrayList<>();
@@ -180,6 +196,22 @@ final class OneDnn {
 
         Plan(int userArrays) {
             user = new dnnl_memory[userArrays];
+        }
+
+        /**
+         * A plan of {@code userArrays} user arrays whose steps {@code fill} adds, with the reorders back into the user
+         * arrays after them; its oneDNN objects are freed if {@code fill} fails (e.g. a declined step).
+         */
+        static Plan build(int userArrays, Consumer<Plan> fill) {
+            Plan p = new Plan(userArrays);
+            try {
+                fill.accept(p);
+                p.finishOutputs();
+                return p;
+            } catch (RuntimeException e) {
+                p.close();
+                throw e;
+            }
         }
 
         private dnnl_memory user(int i, dnnl_memory_desc_t md) {
@@ -270,6 +302,7 @@ final class OneDnn {
                 scratchpadBytes += dnnl_memory_desc_get_size(padMd);
             }
             steps.add(primitive(pd));
+            implementations.add(implementation(pd));
             args.add(a.position(0));
             argCounts.add(n);
         }
@@ -390,6 +423,38 @@ final class OneDnn {
     /** Whether a queried descriptor describes any memory (oneDNN answers "zero" descriptors for none). */
     static boolean present(dnnl_memory_desc_t md) {
         return md != null && !md.isNull() && dnnl_memory_desc_get_size(md) > 0;
+    }
+
+    /** The primitive descriptor of an operation descriptor ({@code dnnl_*_desc_t}) on the engine; {@code hint}: the forward pass's, or null. */
+    static dnnl_primitive_desc primitiveDesc(Pointer opDesc, dnnl_primitive_attr attr, dnnl_primitive_desc hint, String what) {
+        dnnl_primitive_desc pd = new dnnl_primitive_desc();
+        check(dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(opDesc), attr, engine, hint), what);
+        return pd;
+    }
+
+    /**
+     * {@code pd}, unless oneDNN chose a reference ({@code ref}) implementation there: then it is freed and declined
+     * (IllegalStateException), so that the caller's fallback runs the case.
+     */
+    static dnnl_primitive_desc declineReference(dnnl_primitive_desc pd) {
+        String impl = implementation(pd);
+        if (impl.startsWith("ref")) {
+            destroy(pd);
+            throw new IllegalStateException("only oneDNN's reference implementation (" + impl + ")");
+        }
+        return pd;
+    }
+
+    /** New attributes: a user-managed scratchpad ({@link #userScratchpad}) and these post-ops. The caller destroys them. */
+    static dnnl_primitive_attr userScratchpadWith(dnnl_post_ops postOps) {
+        dnnl_primitive_attr a = new dnnl_primitive_attr();
+        check(dnnl_primitive_attr_clone(a, userScratchpad), "primitive attributes");
+        int status = dnnl_primitive_attr_set_post_ops(a, postOps);
+        if (status != dnnl_success) {
+            dnnl_primitive_attr_destroy(a);
+            check(status, "post-op attribute");
+        }
+        return a;
     }
 
     /** oneDNN's name of the implementation {@code pd} chose, e.g. {@code jit:avx2} or {@code ref:any}. */
