@@ -123,7 +123,7 @@ class DirectEltwiseLayersTest {
         assertEquals(3, DirectEltwise.calls() - before, "none on the ND4J path");
         assertEquals(nd4j.keySet(), direct.keySet());
         for (String k : nd4j.keySet()) {
-            int differing = differingBits(nd4j.get(k), direct.get(k));
+            int differing = DirectEltwiseTest.differingBits(nd4j.get(k), direct.get(k));
             System.out.printf("[direct eltwise layers] batch norm %s %-10s elements differing from the ND4J path: %d%n",
                     java.util.Arrays.toString(shape), k, differing);
             DirectEltwiseTest.assertClose(nd4j.get(k), direct.get(k), 1e-6);
@@ -261,17 +261,5 @@ class DirectEltwiseLayersTest {
         NeuralNetConfiguration bnConf = new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
                 .layer(new org.deeplearning4j.nn.conf.layers.BatchNormalization.Builder().nIn(3).nOut(3).build()).build();
         assertFalse(new FastBatchNormalizationLayer(bnConf, DataType.FLOAT).usesDirectEltwise());
-    }
-
-    private static int differingBits(INDArray a, INDArray b) {
-        float[] x = a.data().asFloat();
-        float[] y = b.data().asFloat();
-        int n = 0;
-        for (int i = 0; i < x.length; i++) {
-            if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) {
-                n++;
-            }
-        }
-        return n;
     }
 }

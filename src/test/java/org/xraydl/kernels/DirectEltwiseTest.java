@@ -346,7 +346,8 @@ class DirectEltwiseTest {
         assertTrue(FastLayers.directEltwise());
     }
 
-    private static int differingBits(INDArray a, INDArray b) {
+    /** How many elements of two arrays of the same length differ in their bits. */
+    static int differingBits(INDArray a, INDArray b) {
         float[] x = a.data().asFloat();
         float[] y = b.data().asFloat();
         int n = 0;

@@ -390,7 +390,8 @@ class WeightAverageTrainingTest {
             org.nd4j.linalg.factory.Nd4j.write(org.nd4j.linalg.factory.Nd4j.create(full, new long[]{1, full.length}, 'c'), out);
         }
         Files.copy(twoEpochs, last, StandardCopyOption.REPLACE_EXISTING);
-        replaceEntry(last, ModelZip.WEIGHT_AVERAGE, bytes.toByteArray());
+        Path edited = org.xraydl.model.io.ZipEdits.replace(last, last.resolveSibling("edited.zip.part"), ModelZip.WEIGHT_AVERAGE, bytes.toByteArray());
+        Files.move(edited, last, StandardCopyOption.REPLACE_EXISTING);
         assertEquals(raw.length, ArrayLength.of(last), "the old entry holds every parameter");
         assertArrayEquals(headAverage, ModelBundle.load(last).weightAverage().toFloatVector(), 0f, "read as its trainable part");
 
@@ -416,25 +417,6 @@ class WeightAverageTrainingTest {
                 return org.nd4j.linalg.factory.Nd4j.read(in).length();
             }
         }
-    }
-
-    /** Rewrites {@code zip} with its entry {@code name} holding {@code content}. */
-    private static void replaceEntry(Path zip, String name, byte[] content) throws IOException {
-        Path tmp = zip.resolveSibling("edited.zip.part");
-        try (ZipFile in = new ZipFile(zip.toFile()); ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(tmp))) {
-            Enumeration<? extends ZipEntry> entries = in.entries();
-            while (entries.hasMoreElements()) {
-                ZipEntry e = entries.nextElement();
-                out.putNextEntry(new ZipEntry(e.getName()));
-                if (e.getName().equals(name)) {
-                    out.write(content);
-                } else {
-                    in.getInputStream(e).transferTo(out);
-                }
-                out.closeEntry();
-            }
-        }
-        Files.move(tmp, zip, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** A history row without its timing columns (seconds, img/s), which differ between runs. */

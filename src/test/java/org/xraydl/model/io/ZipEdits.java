@@ -11,13 +11,13 @@ import java.util.zip.ZipOutputStream;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Hand-edited copies of a saved model zip, for the tests of hostile and damaged model files. */
-final class ZipEdits {
+public final class ZipEdits {
 
     private ZipEdits() {
     }
 
     /** A copy of {@code from} at {@code to} whose entry {@code name} (which must exist) holds {@code content}. */
-    static Path replace(Path from, Path to, String name, byte[] content) throws IOException {
+    public static Path replace(Path from, Path to, String name, byte[] content) throws IOException {
         boolean found = false;
         try (ZipFile in = new ZipFile(from.toFile()); ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(to))) {
             Enumeration<? extends ZipEntry> entries = in.entries();
