@@ -94,6 +94,17 @@ final class DirectConvHelper implements ConvolutionHelper {
                 afn, mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
     }
 
+    /**
+     * Only the weight gradient, into {@code weightGradView}, for explicit (Truncate/Strict) padding {@code pad}; false
+     * (nothing written) where the direct path does not apply or oneDNN declines: the caller runs its own path.
+     */
+    boolean weightGradientOnly(INDArray input, INDArray weights, INDArray delta, int[] strides, int[] pad, int[] dilation,
+                               INDArray weightGradView) {
+        return applies(input, weights, strides, dilation, CNN2DFormat.NCHW) && DirectConvolution.denseC(delta)
+                && DirectConvolution.denseC(weightGradView)
+                && direct.backwardWeights(input, weights.shape(), delta, strides, pad, weightGradView);
+    }
+
     @Override
     public INDArray activate(INDArray z, IActivation afn, boolean training) {
         return fallback.activate(z, afn, training);

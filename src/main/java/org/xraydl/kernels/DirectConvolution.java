@@ -53,6 +53,7 @@ final class DirectConvolution {
     private final dnnl_stream stream = OneDnn.stream();
     private final Plans forwardPlans = new Plans(MAX_PLANS, DirectConvolution::declined);
     private final Plans backwardPlans = new Plans(MAX_PLANS, DirectConvolution::declined);
+    private final Plans weightsOnlyPlans = new Plans(MAX_PLANS, DirectConvolution::declined);
 
     private DirectConvolution() {
     }
@@ -119,9 +120,28 @@ final class DirectConvolution {
         return true;
     }
 
+    /**
+     * dw only (DL4J's [oC, iC, kH, kW] gradient view) of out = conv(x, w), given dy = dL/dout: for a layer whose input
+     * gradient nothing reads (the stem, {@link FastConvolutionLayer#setInputGradientUnused}); false as {@link #forward}.
+     */
+    boolean backwardWeights(INDArray x, long[] wShape, INDArray dy, int[] stride, int[] pad, INDArray dw) {
+        List<Long> k = key(x, wShape, dy, stride, pad);
+        Plan plan = weightsOnlyPlans.get(k, () -> weightsOnlyPlan(x.shape(), wShape, dy.shape(), stride, pad));
+        if (plan == null) {
+            return false;
+        }
+        plan.run(stream, x, dy, dw);
+        return true;
+    }
+
     /** The plans kept for one direction (tests). */
     int plans(boolean forward) {
         return (forward ? forwardPlans : backwardPlans).size();
+    }
+
+    /** The weight-gradient-only plans kept (tests). */
+    int weightsOnlyPlans() {
+        return weightsOnlyPlans.size();
     }
 
     /** The bytes of oneDNN scratchpad the primitives of one direction's kept plans take from the thread's scratch area (tests). */
@@ -130,11 +150,15 @@ final class DirectConvolution {
     }
 
     private static List<Long> key(INDArray x, INDArray w, INDArray y, int[] stride, int[] pad) {
+        return key(x, w.shape(), y, stride, pad);
+    }
+
+    private static List<Long> key(INDArray x, long[] wShape, INDArray y, int[] stride, int[] pad) {
         List<Long> k = new ArrayList<>(16);
         for (long d : x.shape()) {
             k.add(d);
         }
-        for (long d : w.shape()) {
+        for (long d : wShape) {
             k.add(d);
         }
         k.add(y.size(2));
@@ -205,6 +229,23 @@ final class DirectConvolution {
         p.finishOutputs();
         destroy(hint);
         destroy(data);
+        destroy(weights);
+        return p;
+    }
+
+    private static Plan weightsOnlyPlan(long[] x, long[] w, long[] y, int[] stride, int[] pad) {
+        dnnl_primitive_desc hint = forwardPd(x, w, y, stride, pad);
+        dnnl_convolution_desc_t weightsDesc = new dnnl_convolution_desc_t();
+        check(dnnl_convolution_backward_weights_desc_init(weightsDesc, dnnl_convolution_direct, any(x), any(w), null, any(y),
+                longs(stride), longs(pad), padRight(x, w, y, stride, pad)), "backward-weights descriptor");
+        dnnl_primitive_desc weights = pd(weightsDesc, hint);
+        Plan p = new Plan(3); // user arrays: 0 = x, 1 = dy, 2 = dw
+        dnnl_memory src = p.input(0, md(x, dnnl_nchw), query(weights, dnnl_query_src_md));
+        dnnl_memory dy = p.input(1, md(y, dnnl_nchw), query(weights, dnnl_query_diff_dst_md));
+        dnnl_memory dw = p.output(2, md(w, dnnl_oihw), query(weights, dnnl_query_diff_weights_md));
+        p.add(weights, new int[]{DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}, src, dy, dw);
+        p.finishOutputs();
+        destroy(hint);
         destroy(weights);
         return p;
     }

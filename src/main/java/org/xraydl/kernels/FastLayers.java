@@ -45,7 +45,8 @@ import java.util.function.Predicate;
  * backend only: other backends keep theirs. {@code -D}{@value #FAST_BATCH_NORM_PROPERTY}{@code =false} (DL4J's batch norm, helper and layer),
  * {@code -D}{@value #FAST_RELU_PROPERTY}{@code =false} and {@code -D}{@value #FAST_POOLING_PROPERTY}
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
- * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays);
+ * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays),
+ * {@code -Dxraydl.directStem=false} computes the stem's weight gradient with libnd4j's deconv2d_bp instead of oneDNN's primitive;
  * {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
  * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
  * {@code -D}{@value #DIRECT_ELTWISE_PROPERTY}{@code =false} keeps ND4J's ops for the per-channel passes of the fast

@@ -15,7 +15,8 @@ public final class HelperReport {
 
     /**
      * e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}; a
-     * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}, a
+     * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}
+     * ({@code "DirectConvHelper (weight gradient only: oneDNN)"} where oneDNN's primitive runs it), a
      * batch-norm or ReLU layer whose element-wise passes run oneDNN's primitives as {@code "... (oneDNN element-wise)"}.
      */
     public static Map<String, String> summary(ComputationGraph net) {
@@ -29,7 +30,7 @@ public final class HelperReport {
             String helper = inner instanceof FastPoolingLayer p ? p.report()
                     : h == null ? "none" : h.getClass().getSimpleName();
             if (inner instanceof FastConvolutionLayer c && c.isInputGradientUnused()) {
-                helper += " (weight gradient only: deconv2d_bp)"; // the stem, see FastConvolutionLayer
+                helper += " (weight gradient only: " + c.weightGradientOnlyKernel() + ")"; // the stem, see FastConvolutionLayer
             }
             if (inner instanceof FastBatchNormalizationLayer bn && bn.usesDirectEltwise()
                     || inner instanceof FastReluLayer r && r.usesDirectEltwise()) {

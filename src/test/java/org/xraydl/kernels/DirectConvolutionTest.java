@@ -77,6 +77,43 @@ class DirectConvolutionTest {
     }
 
     /**
+     * The weight gradient alone (the stem's mode): the definition's, into a view inside a larger buffer, and the same
+     * bits as the full backward's weight gradient (the same primitive on the same layouts).
+     */
+    @Test
+    void weightGradientOnlyIsTheDefinitionAndTheFullBackwardsBits() {
+        DirectConvolution conv = DirectConvolution.createIfAvailable();
+        assertNotNull(conv);
+        Case[] cases = {
+                new Case(3, 3, 11, 11, 4, 7, 2, 3, 3, 6, 6),    // the stem: 7x7/2, explicit padding 3
+                new Case(2, 3, 16, 17, 4, 7, 2, 3, 3, 8, 9),    // uneven: bottom/right padding from the output size
+                new Case(2, 4, 7, 6, 3, 3, 1, 1, 1, 7, 6),      // 3x3, stride 1
+        };
+        Random r = new Random(17);
+        for (Case k : cases) {
+            String what = k.toString();
+            INDArray x = random(r, k.n, k.c, k.h, k.w);
+            INDArray w = random(r, k.o, k.c, k.k, k.k);
+            INDArray dy = random(r, k.n, k.o, k.outH, k.outW);
+            int size = k.o * k.c * k.k * k.k;
+            INDArray dwBuffer = Nd4j.valueArrayOf(new long[]{1, size + 10}, 7f, DataType.FLOAT);
+            INDArray dw = dwBuffer.get(NDArrayIndex.point(0), NDArrayIndex.interval(5, 5 + size)).reshape('c', k.o, k.c, k.k, k.k);
+            int[] stride = {k.stride, k.stride};
+            int[] pad = {k.padTop, k.padLeft};
+            assertTrue(conv.backwardWeights(x, w.shape(), dy, stride, pad, dw), what);
+            assertClose(reference(k, x, w, dy).dw, dw, what + ": weight gradient");
+            for (int i : new int[]{0, 4, size + 5, size + 9}) {
+                assertEquals(7f, dwBuffer.getFloat(0, i), what + ": the gradient buffer outside the view is untouched");
+            }
+            INDArray dx = Nd4j.createUninitialized(DataType.FLOAT, k.n, k.c, k.h, k.w);
+            INDArray dwFull = Nd4j.createUninitialized(DataType.FLOAT, k.o, k.c, k.k, k.k);
+            assertTrue(conv.backward(x, w, dy, stride, pad, dx, dwFull), what);
+            assertEquals(dwFull, dw, what + ": the full backward's weight gradient");
+        }
+        assertEquals(cases.length, conv.weightsOnlyPlans());
+    }
+
+    /**
      * Plans (forward and backward, two shapes) built on a thread that has ended, then run several times on another
      * thread, as ParallelWrapper's workers run plans its start-up thread made: outputs and both gradients are still
      * the definition's. oneDNN's default ("library") scratchpad belongs to the creating thread; with it this crashed

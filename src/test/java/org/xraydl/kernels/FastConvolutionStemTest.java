@@ -259,6 +259,53 @@ class FastConvolutionStemTest {
         assertTrue(relativeDiff(plain.outputSingle(data.getFeatures()), fast.outputSingle(data.getFeatures())) < 1e-5);
     }
 
+    /**
+     * With the direct oneDNN path (the default outside this class), the stem's weight gradient is oneDNN's
+     * backward-weights primitive alone: the report says so, the gradient is deconv2d_bp's (-Dxraydl.directStem=false)
+     * to float rounding, and training follows DL4J's layers.
+     */
+    @Test
+    void theDirectPathComputesTheStemsWeightGradientWithOneDnnAlone() {
+        System.clearProperty(FastLayers.DIRECT_CONV_PROPERTY);
+        ComputationGraph plain = net(false); // the direct path takes layers without bias
+        ComputationGraph fast = plain.clone();
+        FastLayers.engage(fast);
+        assertEquals("DirectConvHelper x1, DirectConvHelper (weight gradient only: oneDNN) x1",
+                HelperReport.summary(fast).get("FastConvolutionLayer"));
+        DataSet data = batch();
+        plain.fit(data); // hands out the gradient views
+        fast.fit(data);
+        assertTrue(relativeDiff(plain.params(), fast.params()) < 1e-6, "one step: " + relativeDiff(plain.params(), fast.params()));
+
+        Nd4j.getRandom().setSeed(8);
+        INDArray x = data.getFeatures();
+        INDArray eps = Nd4j.randn(DataType.FLOAT, 4, 4, 8, 9);
+        INDArray view = fast.getLayer("stem").getGradientsViewArray();
+        view.assign(Float.NaN);
+        Pair<Gradient, INDArray> direct = backprop(fast.getLayer("stem"), x, eps);
+        assertFalse(view.isNaN().any(), "the weight gradient written into DL4J's gradient view");
+        assertNull(direct.getSecond());
+        System.setProperty(FastConvolutionLayer.DIRECT_STEM_PROPERTY, "false");
+        try {
+            assertEquals("DirectConvHelper x1, DirectConvHelper (weight gradient only: deconv2d_bp) x1",
+                    HelperReport.summary(fast).get("FastConvolutionLayer"));
+            Pair<Gradient, INDArray> deconv = backprop(fast.getLayer("stem"), x, eps);
+            INDArray a = deconv.getFirst().getGradientFor(ConvolutionParamInitializer.WEIGHT_KEY);
+            INDArray b = direct.getFirst().getGradientFor(ConvolutionParamInitializer.WEIGHT_KEY);
+            assertTrue(relativeDiff(a, b) < 1e-6, "oneDNN vs deconv2d_bp: " + relativeDiff(a, b));
+            Pair<Gradient, INDArray> dl4j = backprop(plain.getLayer("stem"), x, eps);
+            INDArray c = dl4j.getFirst().getGradientFor(ConvolutionParamInitializer.WEIGHT_KEY);
+            assertTrue(relativeDiff(c, b) < 1e-5, "oneDNN vs DL4J's layer: " + relativeDiff(c, b));
+        } finally {
+            System.clearProperty("xraydl.directStem");
+        }
+        for (int i = 0; i < 3; i++) {
+            plain.fit(data);
+            fast.fit(data);
+        }
+        assertTrue(relativeDiff(plain.params(), fast.params()) < 1e-5, "4 steps: " + relativeDiff(plain.params(), fast.params()));
+    }
+
     @Test
     void theStemReturnsNoInputGradientTheNextConvolutionACorrectOne() {
         ComputationGraph plain = net(true);
