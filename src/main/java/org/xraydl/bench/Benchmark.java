@@ -10,6 +10,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.profiler.OpProfiler;
 import org.xraydl.Versions;
 import org.xraydl.kernels.FastBatchNormHelper;
+import org.xraydl.kernels.FastBatchNormalizationLayer;
 import org.xraydl.kernels.HelperReport;
 
 import java.lang.management.ManagementFactory;
@@ -56,6 +57,7 @@ public final class Benchmark {
         Map<String, Object> settings = tuning.describe();
         settings.put("layer_helpers_engaged", HelperReport.summary(net));
         settings.put("batch_norm_exact_variance_calls", FastBatchNormHelper.exactVarianceFallbacks());
+        settings.put("batch_norm_shared_statistics_calls", FastBatchNormalizationLayer.sharedStatistics());
         settings.put("nd4j_op_calls_per_iteration", opCallsOfOneIteration(step)); // after the timing: profiling slows ops
         BenchResult r = new BenchResult(ENGINE, backend(), w.model(), w.size(), w.batch(), w.step().id(),
                 ((Number) settings.get("threads")).intValue(), images / seconds, 1000 * seconds / n,

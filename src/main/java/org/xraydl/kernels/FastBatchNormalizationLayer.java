@@ -15,6 +15,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * DL4J's {@link BatchNormalization} layer with its training step and its inference forward pass done in
@@ -79,6 +82,18 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private LayerOps ops;
     /** oneDNN's primitives for the per-channel passes, null where switched off or unavailable (then ND4J's ops). */
     private DirectEltwise direct;
+    /**
+     * Shared statistics ({@link #sharePrefixStatistics}): the merge vertex this layer's input comes from, and the
+     * batch-norm layer that normalises the merge's first input; null where not linked.
+     */
+    private GraphVertex prefixMerge;
+    private FastBatchNormalizationLayer prefixSource;
+    /** The input of this layer's last training forward and its per-channel sum(x), sum(x^2) (for a linked layer). */
+    private INDArray statsInput;
+    private double[] statsSum;
+    private double[] statsSumSq;
+    /** Training forwards that took their first channels' statistics from {@link #prefixSource}, process-wide. */
+    private static final AtomicLong SHARED_STATISTICS = new AtomicLong();
 
     public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -93,6 +108,29 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     /** Tests: the primitives this layer uses (null: ND4J's ops only). */
     void useDirectEltwise(DirectEltwise d) {
         direct = d;
+    }
+
+    /**
+     * Links this layer to the batch norm {@code source} that normalises the first input of {@code merge}, the
+     * vertex this layer's input comes from (DenseNet: a block's concatenation, whose first input the previous layer's
+     * batch norm reads). The first channels of this layer's input are then that input, copied: a training forward
+     * takes their sum(x) and sum(x^2) from {@code source}'s forward of the same pass and reduces only the merge's
+     * other inputs (dense arrays: the growth channels), not the whole concatenation. Checked per call: the merge's
+     * first input must be the very array {@code source} last reduced in training, the inputs of the same example count
+     * and plane size, together this layer's channels; otherwise everything is reduced here.
+     */
+    void sharePrefixStatistics(GraphVertex merge, FastBatchNormalizationLayer source) {
+        this.prefixMerge = merge;
+        this.prefixSource = source;
+    }
+
+    boolean sharesPrefixStatistics() {
+        return prefixSource != null;
+    }
+
+    /** How many training forwards took their first channels' statistics from another layer, process-wide. */
+    public static long sharedStatistics() {
+        return SHARED_STATISTICS.get();
     }
 
     /** Whether this configuration is the case handled here (helper, data type and input are checked per call). */
@@ -116,6 +154,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             // null: not handled here, or a global mean that dwarfs the global spread
             return out != null ? out : super.activate(false, workspaceMgr);
         }
+        statsInput = null;
         if (!handlesCall(input)) {
             fastForward = false;
             return super.activate(true, workspaceMgr);
@@ -185,9 +224,36 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         INDArray rows = in.reshape('c', (long) n * c, plane);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, in.dataType(), in.shape());
         INDArray outRows = out.reshape('c', (long) n * c, plane);
-        double[] sum = FastBatchNormHelper.perChannelTotals(s.rowSums(o, rows, s.a), n, c);
-        // x^2 goes into the output array first; the scaling below overwrites it
-        double[] sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(o, rows, rows, outRows, s.b), n, c);
+        double[] sum;
+        double[] sumSq;
+        int prefix = prefixChannels(n, c, plane);
+        if (prefix > 0) {
+            // the first channels' totals from the linked layer; the rest from the merge's other inputs, which are
+            // this input's remaining channels (dense arrays: the same row sums as on the rows of this input)
+            sum = java.util.Arrays.copyOf(prefixSource.statsSum, c);
+            sumSq = java.util.Arrays.copyOf(prefixSource.statsSumSq, c);
+            INDArray[] parts = prefixMerge.getInputs();
+            int ch0 = prefix;
+            for (int i = 1; i < parts.length; i++) {
+                int g = (int) parts[i].size(1);
+                long partRows = (long) n * g;
+                INDArray partRowsView = parts[i].reshape('c', partRows, plane);
+                INDArray product = workspaceMgr.createUninitialized(ArrayType.FF_WORKING_MEM, DataType.FLOAT, new long[]{partRows, plane}, 'c');
+                double[] partSum = FastBatchNormHelper.perChannelTotals(s.partRowSums(o, partRowsView), n, g);
+                double[] partSumSq = FastBatchNormHelper.perChannelTotals(s.partRowDots(o, partRowsView, product), n, g);
+                System.arraycopy(partSum, 0, sum, ch0, g);
+                System.arraycopy(partSumSq, 0, sumSq, ch0, g);
+                ch0 += g;
+            }
+            SHARED_STATISTICS.incrementAndGet();
+        } else {
+            sum = FastBatchNormHelper.perChannelTotals(s.rowSums(o, rows, s.a), n, c);
+            // x^2 goes into the output array first; the scaling below overwrites it
+            sumSq = FastBatchNormHelper.perChannelTotals(s.rowDots(o, rows, rows, outRows, s.b), n, c);
+        }
+        statsInput = x;
+        statsSum = sum;
+        statsSumSq = sumSq;
         double count = (double) n * plane;
         float[] m = new float[c];
         float[] v = new float[c];
@@ -211,6 +277,41 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             o.add(outRows, s.perRow(s.f2, t.shift()), outRows);
         }
         return out;
+    }
+
+    /**
+     * How many leading channels of this training forward's input (n examples, c channels, plane) have their totals in
+     * {@link #prefixSource}: the merge's first input is the array that layer last reduced in training (the same
+     * object, so the same pass), with n examples of the same plane size and fewer channels; 0 where not.
+     */
+    private int prefixChannels(int n, int c, long plane) {
+        if (prefixSource == null || !sharedStatisticsEnabled()) {
+            return 0;
+        }
+        INDArray[] mergeInputs = prefixMerge.getInputs();
+        INDArray first = mergeInputs == null || mergeInputs.length < 2 ? null : mergeInputs[0];
+        INDArray reduced = prefixSource.statsInput;
+        if (first == null || first != reduced || first.rank() != 4 || first.size(0) != n
+                || first.size(2) * first.size(3) != plane || first.size(1) >= c || prefixSource.statsSum.length != first.size(1)) {
+            return 0;
+        }
+        long channels = first.size(1);
+        for (int i = 1; i < mergeInputs.length; i++) {
+            INDArray part = mergeInputs[i];
+            if (part == null || part.rank() != 4 || part.dataType() != DataType.FLOAT || !OneDnn.denseC(part)
+                    || part.size(0) != n || part.size(2) * part.size(3) != plane) {
+                return 0;
+            }
+            channels += part.size(1);
+        }
+        return channels == c ? (int) first.size(1) : 0;
+    }
+
+    /** System property: false reduces every channel in every batch-norm layer (no statistics taken from another layer). */
+    static final String SHARED_STATISTICS_PROPERTY = "xraydl.bnSharedStats";
+
+    static boolean sharedStatisticsEnabled() {
+        return Boolean.parseBoolean(System.getProperty(SHARED_STATISTICS_PROPERTY, "true"));
     }
 
     @Override
@@ -458,5 +559,28 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             ((FloatIndexer) target.data().indexer()).put(0, perRow);
             return target;
         }
+
+        private INDArray partOut;
+
+        /** Row sums of another [rows, plane] array than this layer's input (a merge input), into a float array. */
+        float[] partRowSums(LayerOps o, INDArray x) {
+            long rows = x.size(0);
+            if (partOut == null || partOut.length() != rows) {
+                try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                    partOut = Nd4j.zeros(DataType.FLOAT, rows, 1);
+                }
+            }
+            o.matmul(x, ones, partOut);
+            float[] out = new float[(int) rows];
+            ((FloatIndexer) partOut.data().indexer()).get(0, out);
+            return out;
+        }
+
+        /** Row sums of x*x, the product written into {@code product}. */
+        float[] partRowDots(LayerOps o, INDArray x, INDArray product) {
+            o.multiply(x, x, product);
+            return partRowSums(o, product);
+        }
+
     }
 }

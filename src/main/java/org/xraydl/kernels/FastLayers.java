@@ -47,7 +47,8 @@ import java.util.function.Predicate;
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
  * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays),
  * {@code -Dxraydl.directStem=false} computes the stem's weight gradient with libnd4j's deconv2d_bp instead of oneDNN's primitive;
- * {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
+ * {@code -Dxraydl.bnSharedStats=false} makes every fast batch-norm layer reduce all its channels itself (see
+ * {@link #linkMergedBatchNormStatistics}); {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
  * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
  * {@code -D}{@value #DIRECT_ELTWISE_PROPERTY}{@code =false} keeps ND4J's ops for the per-channel passes of the fast
  * batch-norm layers and the fast ReLU layers' backprop instead of oneDNN's element-wise primitives ({@link DirectEltwise}).
@@ -110,7 +111,63 @@ public final class FastLayers {
                 old -> FastConvolutionLayer.handles(old.layerConf()),
                 old -> new FastConvolutionLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
         int stem = conv && enabled(FAST_STEM_PROPERTY) ? skipNetworkInputGradients(net) : 0;
+        if (bnLayers > 0) {
+            linkMergedBatchNormStatistics(net);
+        }
         return new Engaged(bn, reluLayers, poolingLayers, convLayers, bnLayers, stem);
+    }
+
+    /**
+     * Links each {@link FastBatchNormalizationLayer} fed by a merge vertex to the one that normalises the merge's
+     * first input ({@link FastBatchNormalizationLayer#sharePrefixStatistics}): DenseNet's block layers, whose input
+     * starts with the previous layer's input. Only where that first input feeds nothing but the merge and that batch
+     * norm and the merge's other inputs feed only the merge (nothing else could change them in between), neither
+     * layer is frozen, and no preprocessor sits in between.
+     * Returns how many layers were linked.
+     */
+    static int linkMergedBatchNormStatistics(ComputationGraph net) {
+        GraphVertex[] vertices = net.getVertices();
+        int linked = 0;
+        for (GraphVertex v : vertices) {
+            if (!(v instanceof LayerVertex lv) || !(lv.getLayer() instanceof FastBatchNormalizationLayer bn)
+                    || lv.getLayerPreProcessor() != null || lv.getInputVertices() == null || lv.getInputVertices().length != 1) {
+                continue;
+            }
+            GraphVertex merge = vertices[lv.getInputVertices()[0].getVertexIndex()];
+            if (merge.getClass() != org.deeplearning4j.nn.graph.vertex.impl.MergeVertex.class
+                    || merge.getInputVertices() == null || merge.getInputVertices().length < 2) {
+                continue;
+            }
+            GraphVertex first = vertices[merge.getInputVertices()[0].getVertexIndex()];
+            VertexIndices[] consumers = first.getOutputVertices();
+            if (consumers == null || consumers.length != 2) {
+                continue;
+            }
+            FastBatchNormalizationLayer source = null;
+            boolean onlyMergeAndBatchNorm = true;
+            for (VertexIndices c : consumers) {
+                GraphVertex consumer = vertices[c.getVertexIndex()];
+                if (consumer == merge) {
+                    continue;
+                }
+                if (consumer instanceof LayerVertex cv && cv.getLayer() instanceof FastBatchNormalizationLayer b
+                        && cv.getLayerPreProcessor() == null && cv.getInputVertices().length == 1) {
+                    source = b;
+                } else {
+                    onlyMergeAndBatchNorm = false;
+                }
+            }
+            // the merge's other inputs are read for the remaining channels: nothing but the merge may read them
+            for (int i = 1; i < merge.getInputVertices().length; i++) {
+                VertexIndices[] readers = vertices[merge.getInputVertices()[i].getVertexIndex()].getOutputVertices();
+                onlyMergeAndBatchNorm &= readers != null && readers.length == 1;
+            }
+            if (onlyMergeAndBatchNorm && source != null && source != bn) {
+                bn.sharePrefixStatistics(merge, source);
+                linked++;
+            }
+        }
+        return linked;
     }
 
     /**
