@@ -65,6 +65,12 @@ final class Dl4jHooks {
                         + " SubsamplingLayer, ConvolutionLayer and BatchNormalization run");
     }
 
+    /** {@code ComputationGraph.verticesMap} (protected): the graph's vertices by name, where a {@link FastMergeVertex} replaces one. */
+    Optional<Field> graphVerticesMap() {
+        return hook("ComputationGraph.verticesMap", () -> field(ComputationGraph.class, "verticesMap", Map.class),
+                "FastMergeVertex is off, DL4J's MergeVertex runs");
+    }
+
     /** The warnings this instance logged, one per unusable hook. */
     List<String> warnings() {
         return List.copyOf(warnings);

@@ -47,6 +47,8 @@ import java.util.function.Predicate;
  * {@code =false} and {@code -D}{@value #FAST_CONV_PROPERTY}{@code =false} keep DL4J's versions (for A/B comparisons);
  * {@code -D}{@value #FAST_STEM_PROPERTY}{@code =false} keeps the stem's input gradient (the rest of the fast convolution stays),
  * {@code -Dxraydl.directStem=false} computes the stem's weight gradient with libnd4j's deconv2d_bp instead of oneDNN's primitive;
+ * {@code -D}{@value #FAST_MERGE_PROPERTY}{@code =false} keeps DL4J's merge vertices (their backprop split as ND4J's
+ * strided {@code assign} instead of oneDNN reorders, {@link FastMergeVertex});
  * {@code -Dxraydl.bnSharedStats=false} makes every fast batch-norm layer reduce all its channels itself (see
  * {@link #linkMergedBatchNormStatistics}); {@code -D}{@value #DIRECT_CONV_PROPERTY}{@code =false} keeps DL4J's oneDNN helper inside the fast convolution
  * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
@@ -62,6 +64,7 @@ public final class FastLayers {
     public static final String FAST_POOLING_PROPERTY = "xraydl.fastPooling";
     public static final String FAST_CONV_PROPERTY = "xraydl.fastConv";
     public static final String FAST_STEM_PROPERTY = "xraydl.fastStem";
+    public static final String FAST_MERGE_PROPERTY = "xraydl.fastMerge";
     public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
     public static final String DIRECT_ELTWISE_PROPERTY = DirectEltwise.PROPERTY;
     public static final String DIRECT_POOLING_PROPERTY = DirectPooling.PROPERTY;
@@ -111,10 +114,39 @@ public final class FastLayers {
                 old -> FastConvolutionLayer.handles(old.layerConf()),
                 old -> new FastConvolutionLayer(old.conf(), net.getConfiguration().getDataType()))).orElse(0);
         int stem = conv && enabled(FAST_STEM_PROPERTY) ? skipNetworkInputGradients(net) : 0;
+        if (enabled(FAST_MERGE_PROPERTY)) {
+            hooks.graphVerticesMap().ifPresent(mapField -> replaceMergeVertices(net, mapField));
+        }
         if (bnLayers > 0) {
             linkMergedBatchNormStatistics(net);
         }
         return new Engaged(bn, reluLayers, poolingLayers, convLayers, bnLayers, stem);
+    }
+
+    /**
+     * Replaces each of DL4J's merge vertices (exactly that class) by a {@link FastMergeVertex} of the same name,
+     * index, connections and merge axis, in the graph's vertex array and its by-name map; the current inputs and
+     * gradient (none between steps) carry over. Returns how many were replaced.
+     */
+    @SuppressWarnings("unchecked")
+    static int replaceMergeVertices(ComputationGraph net, Field verticesMapField) {
+        GraphVertex[] vertices = net.getVertices();
+        java.util.Map<String, GraphVertex> byName = (java.util.Map<String, GraphVertex>) get(verticesMapField, net);
+        int replaced = 0;
+        for (int i = 0; i < vertices.length; i++) {
+            GraphVertex v = vertices[i];
+            if (v.getClass() != org.deeplearning4j.nn.graph.vertex.impl.MergeVertex.class
+                    || !(net.getConfiguration().getVertices().get(v.getVertexName()) instanceof org.deeplearning4j.nn.conf.graph.MergeVertex conf)) {
+                continue;
+            }
+            FastMergeVertex fast = new FastMergeVertex(net, v.getVertexName(), v.getVertexIndex(), v.getInputVertices(),
+                    v.getOutputVertices(), net.getConfiguration().getDataType(), conf.getMergeAxis());
+            fast.setOutputVertex(v.isOutputVertex());
+            vertices[i] = fast;
+            byName.put(v.getVertexName(), fast);
+            replaced++;
+        }
+        return replaced;
     }
 
     /**
@@ -134,7 +166,7 @@ public final class FastLayers {
                 continue;
             }
             GraphVertex merge = vertices[lv.getInputVertices()[0].getVertexIndex()];
-            if (merge.getClass() != org.deeplearning4j.nn.graph.vertex.impl.MergeVertex.class
+            if (!(merge instanceof org.deeplearning4j.nn.graph.vertex.impl.MergeVertex)
                     || merge.getInputVertices() == null || merge.getInputVertices().length < 2) {
                 continue;
             }

@@ -256,6 +256,11 @@ final class OneDnn {
             return out;
         }
 
+        /** A reorder from user array {@code from} into user array {@code to} (e.g. a strided view into a dense array). */
+        void reorder(int from, dnnl_memory_desc_t fromMd, int to, dnnl_memory_desc_t toMd) {
+            addReorder(fromMd, toMd, user(from, fromMd), user(to, toMd));
+        }
+
         /** A memory whose buffer the caller owns and passes to {@link #run(dnnl_stream, long[], INDArray...)} (in this order). */
         dnnl_memory bound(dnnl_memory_desc_t md) {
             dnnl_memory m = memory(md, new Pointer());
