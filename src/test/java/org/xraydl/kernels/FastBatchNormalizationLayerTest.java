@@ -59,7 +59,7 @@ class FastBatchNormalizationLayerTest {
     private static final double DECAY = 0.7;
     private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
     private static final List<String> OTHER_LEVERS = List.of(FastLayers.FAST_RELU_PROPERTY,
-            FastLayers.FAST_POOLING_PROPERTY, FastLayers.FAST_CONV_PROPERTY);
+            FastLayers.FAST_POOLING_PROPERTY, FastLayers.FAST_CONV_PROPERTY, FastLayers.FAST_MERGE_PROPERTY);
 
     @BeforeAll
     static void helpersOn() {
