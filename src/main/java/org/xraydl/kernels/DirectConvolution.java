@@ -209,10 +209,7 @@ final class DirectConvolution {
         check(dnnl_convolution_backward_data_desc_init(dataDesc, dnnl_convolution_direct, any(x), any(w), any(y),
                 longs(stride), longs(pad), padR), "backward-data descriptor");
         dnnl_primitive_desc data = pd(dataDesc, hint);
-        dnnl_convolution_desc_t weightsDesc = new dnnl_convolution_desc_t();
-        check(dnnl_convolution_backward_weights_desc_init(weightsDesc, dnnl_convolution_direct, any(x), any(w), null, any(y),
-                longs(stride), longs(pad), padR), "backward-weights descriptor");
-        dnnl_primitive_desc weights = pd(weightsDesc, hint);
+        dnnl_primitive_desc weights = backwardWeightsPd(x, w, y, stride, pad, hint);
         Plan p = new Plan(5); // user arrays: 0 = x, 1 = w, 2 = dy, 3 = dx, 4 = dw
         dnnl_memory_desc_t userDy = md(y, dnnl_nchw);
         dnnl_memory_desc_t dataDy = query(data, dnnl_query_diff_dst_md);
@@ -233,12 +230,18 @@ final class DirectConvolution {
         return p;
     }
 
-    private static Plan weightsOnlyPlan(long[] x, long[] w, long[] y, int[] stride, int[] pad) {
-        dnnl_primitive_desc hint = forwardPd(x, w, y, stride, pad);
+    /** The weight-gradient primitive (no bias), with the forward's descriptor as oneDNN's hint. */
+    private static dnnl_primitive_desc backwardWeightsPd(long[] x, long[] w, long[] y, int[] stride, int[] pad,
+                                                         dnnl_primitive_desc hint) {
         dnnl_convolution_desc_t weightsDesc = new dnnl_convolution_desc_t();
         check(dnnl_convolution_backward_weights_desc_init(weightsDesc, dnnl_convolution_direct, any(x), any(w), null, any(y),
                 longs(stride), longs(pad), padRight(x, w, y, stride, pad)), "backward-weights descriptor");
-        dnnl_primitive_desc weights = pd(weightsDesc, hint);
+        return pd(weightsDesc, hint);
+    }
+
+    private static Plan weightsOnlyPlan(long[] x, long[] w, long[] y, int[] stride, int[] pad) {
+        dnnl_primitive_desc hint = forwardPd(x, w, y, stride, pad);
+        dnnl_primitive_desc weights = backwardWeightsPd(x, w, y, stride, pad, hint);
         Plan p = new Plan(3); // user arrays: 0 = x, 1 = dy, 2 = dw
         dnnl_memory src = p.input(0, md(x, dnnl_nchw), query(weights, dnnl_query_src_md));
         dnnl_memory dy = p.input(1, md(y, dnnl_nchw), query(weights, dnnl_query_diff_dst_md));

@@ -12,10 +12,9 @@ import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -39,18 +38,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link FastLayers} links, training that agrees with every layer reducing all its channels, and the per-call
  * checks that fall back to reducing everything.
  */
+@ExtendWith(NativeHelpersOn.class)
 class FastBatchNormSharedStatisticsTest {
     private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
 
-    @BeforeAll
-    static void helpersOn() {
-        NativeHelpers.configure(true);
-    }
-
-    @AfterAll
-    static void restoreDefault() {
-        NativeHelpers.configure(NativeHelpers.DEFAULT_ON);
-    }
 
     @AfterEach
     void clearProperty() {

@@ -15,10 +15,9 @@ import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.layers.normalization.BatchNormalization;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.common.primitives.Pair;
@@ -50,6 +49,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * training step on ND4J's ops alone, 6 with oneDNN's; in inference the same output from the global statistics in 2
  * op calls (none with oneDNN's); DL4J's code for NHWC and large (batch or global) means.
  */
+@ExtendWith(NativeHelpersOn.class)
 class FastBatchNormalizationLayerTest {
     private static final int N = FastBatchNormHelperTest.N;
     private static final int C = FastBatchNormHelperTest.C;
@@ -61,15 +61,6 @@ class FastBatchNormalizationLayerTest {
     private static final List<String> OTHER_LEVERS = List.of(FastLayers.FAST_RELU_PROPERTY,
             FastLayers.FAST_POOLING_PROPERTY, FastLayers.FAST_CONV_PROPERTY, FastLayers.FAST_MERGE_PROPERTY);
 
-    @BeforeAll
-    static void helpersOn() {
-        NativeHelpers.configure(true);
-    }
-
-    @AfterAll
-    static void restoreDefault() {
-        NativeHelpers.configure(NativeHelpers.DEFAULT_ON);
-    }
 
     @AfterEach
     void clear() {

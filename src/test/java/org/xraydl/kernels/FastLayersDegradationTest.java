@@ -13,10 +13,9 @@ import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.layers.mkldnn.MKLDNNBatchNormHelper;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -41,19 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * layer, one max pool and one identity-activation convolution fed by the network input (so it also
  * skips its input gradient), so the hand-known counts are 1, 1, 1, 1 (and 1).
  */
+@ExtendWith(NativeHelpersOn.class)
 class FastLayersDegradationTest {
     private static final List<String> SWITCHES = List.of(FastLayers.FAST_BATCH_NORM_PROPERTY,
             FastLayers.FAST_RELU_PROPERTY, FastLayers.FAST_POOLING_PROPERTY, FastLayers.FAST_CONV_PROPERTY);
 
-    @BeforeAll
-    static void helpersOn() {
-        NativeHelpers.configure(true); // batch norm gets DL4J's oneDNN helper, the one FastLayers replaces
-    }
-
-    @AfterAll
-    static void restoreDefault() {
-        NativeHelpers.configure(NativeHelpers.DEFAULT_ON);
-    }
 
     @AfterEach
     void clearSwitches() {

@@ -4,10 +4,9 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.graph.vertex.GraphVertex;
 import org.deeplearning4j.nn.graph.vertex.impl.MergeVertex;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
@@ -29,18 +28,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * 2 and 3 inputs and odd sizes; other ranks run DL4J's code; in a small DenseNet {@link FastLayers} replaces every
  * merge vertex and the gradients are the same bits as with DL4J's.
  */
+@ExtendWith(NativeHelpersOn.class)
 class FastMergeVertexTest {
     private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
 
-    @BeforeAll
-    static void helpersOn() {
-        NativeHelpers.configure(true);
-    }
-
-    @AfterAll
-    static void restoreDefault() {
-        NativeHelpers.configure(NativeHelpers.DEFAULT_ON);
-    }
 
     @AfterEach
     void clearProperty() {
