@@ -239,8 +239,9 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
                 long partRows = (long) n * g;
                 INDArray partRowsView = parts[i].reshape('c', partRows, plane);
                 INDArray product = workspaceMgr.createUninitialized(ArrayType.FF_WORKING_MEM, DataType.FLOAT, new long[]{partRows, plane}, 'c');
-                double[] partSum = FastBatchNormHelper.perChannelTotals(s.partRowSums(o, partRowsView), n, g);
-                double[] partSumSq = FastBatchNormHelper.perChannelTotals(s.partRowDots(o, partRowsView, product), n, g);
+                double[] partSum = FastBatchNormHelper.perChannelTotals(s.rowSums(o, partRowsView, new float[(int) partRows]), n, g);
+                double[] partSumSq = FastBatchNormHelper.perChannelTotals(
+                        s.rowDots(o, partRowsView, partRowsView, product, new float[(int) partRows]), n, g);
                 System.arraycopy(partSum, 0, sum, ch0, g);
                 System.arraycopy(partSumSq, 0, sumSq, ch0, g);
                 ch0 += g;
@@ -311,7 +312,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     static final String SHARED_STATISTICS_PROPERTY = "xraydl.bnSharedStats";
 
     static boolean sharedStatisticsEnabled() {
-        return Boolean.parseBoolean(System.getProperty(SHARED_STATISTICS_PROPERTY, "true"));
+        return FastLayers.enabled(SHARED_STATISTICS_PROPERTY);
     }
 
     @Override
@@ -538,11 +539,30 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             perRow = new float[rows];
         }
 
-        /** The row sums of a [rows, plane] array (a matrix-vector product with the ones), into {@code out}. */
+        /**
+         * The row sums of a [rows, plane] array (a matrix-vector product with the ones), into {@code out} (rows long):
+         * this layer's input rows, or fewer (a merge input's, for shared statistics).
+         */
         float[] rowSums(LayerOps o, INDArray x, float[] out) {
-            o.matmul(x, ones, dotOut);
-            ((FloatIndexer) dotOut.data().indexer()).get(0, out);
+            INDArray sums = sumsColumn(x.size(0));
+            o.matmul(x, ones, sums);
+            ((FloatIndexer) sums.data().indexer()).get(0, out);
             return out;
+        }
+
+        /** Fewer rows than this layer's input: a second column kept for that count. */
+        private INDArray partSums;
+
+        private INDArray sumsColumn(long rows) {
+            if (rows == dotOut.size(0)) {
+                return dotOut;
+            }
+            if (partSums == null || partSums.length() != rows) {
+                try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                    partSums = Nd4j.zeros(DataType.FLOAT, rows, 1);
+                }
+            }
+            return partSums;
         }
 
         /** The row-wise dot products of two [rows, plane] arrays: x*y into {@code product}, then its row sums. */
@@ -559,28 +579,5 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
             ((FloatIndexer) target.data().indexer()).put(0, perRow);
             return target;
         }
-
-        private INDArray partOut;
-
-        /** Row sums of another [rows, plane] array than this layer's input (a merge input), into a float array. */
-        float[] partRowSums(LayerOps o, INDArray x) {
-            long rows = x.size(0);
-            if (partOut == null || partOut.length() != rows) {
-                try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                    partOut = Nd4j.zeros(DataType.FLOAT, rows, 1);
-                }
-            }
-            o.matmul(x, ones, partOut);
-            float[] out = new float[(int) rows];
-            ((FloatIndexer) partOut.data().indexer()).get(0, out);
-            return out;
-        }
-
-        /** Row sums of x*x, the product written into {@code product}. */
-        float[] partRowDots(LayerOps o, INDArray x, INDArray product) {
-            o.multiply(x, x, product);
-            return partRowSums(o, product);
-        }
-
     }
 }

@@ -103,7 +103,7 @@ public final class FastConvolutionLayer extends ConvolutionLayer {
     static final String DIRECT_STEM_PROPERTY = "xraydl.directStem";
 
     private static boolean directStem() {
-        return Boolean.parseBoolean(System.getProperty(DIRECT_STEM_PROPERTY, "true"));
+        return FastLayers.enabled(DIRECT_STEM_PROPERTY);
     }
 
     /** As DL4J decides whether to use its helper: present, and not switched off by an earlier failure. */

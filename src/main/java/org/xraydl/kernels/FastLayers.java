@@ -251,7 +251,8 @@ public final class FastLayers {
         return DirectEltwise.calls();
     }
 
-    private static boolean enabled(String property) {
+    /** A lever's system property: on unless set to false (read per call by the layers that check it per call). */
+    static boolean enabled(String property) {
         return Boolean.parseBoolean(System.getProperty(property, "true"));
     }
 

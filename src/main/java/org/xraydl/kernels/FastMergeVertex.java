@@ -66,7 +66,7 @@ public final class FastMergeVertex extends MergeVertex {
     }
 
     private boolean handles() {
-        if (!Boolean.parseBoolean(System.getProperty(FastLayers.FAST_MERGE_PROPERTY, "true"))) {
+        if (!FastLayers.enabled(FastLayers.FAST_MERGE_PROPERTY)) {
             return false; // switched off after the vertex was made (read per call, like the other kernels' switches)
         }
         if (epsilon == null || inputShapes == null || inputShapes.length < 2 || mergeAxis != 1 || epsilon.rank() != 4
