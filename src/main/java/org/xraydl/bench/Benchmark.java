@@ -59,6 +59,10 @@ public final class Benchmark {
         settings.put("batch_norm_exact_variance_calls", FastBatchNormHelper.exactVarianceFallbacks());
         settings.put("batch_norm_shared_statistics_calls", FastBatchNormalizationLayer.sharedStatistics());
         settings.put("nd4j_op_calls_per_iteration", opCallsOfOneIteration(step)); // after the timing: profiling slows ops
+        // memory the kept blocked convolution inputs take (0 when switched off or never trained) and how often backprop read them
+        settings.put("conv_kept_input_mb", Math.round(org.xraydl.kernels.FastLayers.keptBlockedInputBytes() / 1e5) / 10.0);
+        long[] keptUses = org.xraydl.kernels.FastLayers.keptBlockedInputUses();
+        settings.put("conv_kept_input_reused_missed", keptUses[0] + "/" + keptUses[1]);
         BenchResult r = new BenchResult(ENGINE, backend(), w.model(), w.size(), w.batch(), w.step().id(),
                 ((Number) settings.get("threads")).intValue(), images / seconds, 1000 * seconds / n,
                 median(times) / 1e6, n, images, seconds, t.warmup(), warmupSeconds, buildSeconds, net.numParams(),

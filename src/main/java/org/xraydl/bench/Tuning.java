@@ -89,6 +89,8 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("pooling_kernel", fastPooling ? PoolingKernel.forProcess().id() : "dl4j");
         m.put("fast_conv", fastConv);
         m.put("direct_conv", fastConv && org.xraydl.kernels.FastLayers.directConvolution());
+        // the training forward's blocked copy of each convolution input, read by its backprop (-Dxraydl.keepBlockedInput)
+        m.put("conv_keep_blocked_input", fastConv && org.xraydl.kernels.FastLayers.keepBlockedInput());
         // the fast batch-norm passes and ReLU backprop as oneDNN primitives (kernels/DirectEltwise)
         m.put("direct_eltwise", (fastBatchNorm && helpers || fastRelu) && org.xraydl.kernels.FastLayers.directEltwise());
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);

@@ -29,11 +29,33 @@ final class DirectConvHelper implements ConvolutionHelper {
     private final ConvolutionHelper fallback;
     private final DirectConvolution direct;
     private final boolean layerHasBias;
+    /**
+     * Set by {@link FastConvolutionLayer} around a training forward pass: keep the input's blocked copy for the
+     * backward pass ({@link DirectConvolution}'s class comment), when {@link DirectConvolution#keepInputEnabled}.
+     */
+    private boolean trainingForward;
 
     DirectConvHelper(ConvolutionHelper fallback, DirectConvolution direct, boolean layerHasBias) {
         this.fallback = fallback;
         this.direct = direct;
         this.layerHasBias = layerHasBias;
+    }
+
+    /** See {@link #trainingForward}; returns the previous value (the caller restores it). */
+    boolean setTrainingForward(boolean training) {
+        boolean before = trainingForward;
+        trainingForward = training;
+        return before;
+    }
+
+    /** Forgets the blocked input kept from the last training forward pass (e.g. when the layer's input is cleared). */
+    void dropKeptInput() {
+        direct.dropKeptInput();
+    }
+
+    /** The direct convolution this helper runs (tests). */
+    DirectConvolution direct() {
+        return direct;
     }
 
     private boolean applies(INDArray input, INDArray weights, int[] strides, int[] dilation, CNN2DFormat format) {
@@ -56,10 +78,11 @@ final class DirectConvHelper implements ConvolutionHelper {
             }
             INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(),
                     new long[]{input.size(0), weights.size(0), outSize[0], outSize[1]}, 'c');
-            if (direct.forward(input, weights, strides, padding, out)) {
+            if (direct.forward(input, weights, strides, padding, out, trainingForward && DirectConvolution.keepInputEnabled())) {
                 return out;
             }
         }
+        direct.dropKeptInput(); // the fallback ran this forward pass: a kept copy is of an earlier one
         return fallback.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation,
                 format, workspaceMgr);
     }

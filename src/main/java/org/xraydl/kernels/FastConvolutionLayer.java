@@ -136,6 +136,31 @@ public final class FastConvolutionLayer extends ConvolutionLayer {
         return super.preOutput4d(training, forBackprop, workspaceMgr);
     }
 
+    /**
+     * DL4J's forward pass; in training mode the direct path keeps the input's blocked copy for this layer's backprop
+     * ({@link DirectConvolution}'s class comment, {@code -Dxraydl.keepBlockedInput=false} switches it off).
+     */
+    @Override
+    protected Pair<INDArray, INDArray> preOutput(boolean training, boolean forBackprop, LayerWorkspaceMgr workspaceMgr) {
+        if (!(getHelper() instanceof DirectConvHelper direct)) {
+            return super.preOutput(training, forBackprop, workspaceMgr);
+        }
+        boolean before = direct.setTrainingForward(training);
+        try {
+            return super.preOutput(training, forBackprop, workspaceMgr);
+        } finally {
+            direct.setTrainingForward(before);
+        }
+    }
+
+    @Override
+    public void clear() {
+        super.clear();
+        if (getHelper() instanceof DirectConvHelper direct) {
+            direct.dropKeptInput(); // no input any more: nothing kept may be read for a later one
+        }
+    }
+
     private boolean weightGradientOnlyApplies(INDArray epsilon) {
         INDArray w = getParam(ConvolutionParamInitializer.WEIGHT_KEY);
         return helperInUse() && handlesWeightGradientOnly(layerConf()) && input != null && input.rank() == 4

@@ -57,6 +57,9 @@ import java.util.function.Predicate;
  * {@code -D}{@value #DIRECT_POOLING_PROPERTY}{@code =false} keeps libnd4j's pooling kernel inside the fast pooling
  * layers on CPUs without AVX-512 instead of oneDNN's nChw8c pooling called directly ({@link DirectPooling},
  * {@link PoolingKernel#DIRECT}).
+ * {@code -D}{@value #KEEP_BLOCKED_INPUT_PROPERTY}{@code =false} makes the direct convolutions' backward pass reorder the
+ * layer input into oneDNN's blocked layout again instead of reading the copy its training forward pass kept
+ * ({@link DirectConvolution}).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
@@ -68,6 +71,7 @@ public final class FastLayers {
     public static final String DIRECT_CONV_PROPERTY = DirectConvolution.PROPERTY;
     public static final String DIRECT_ELTWISE_PROPERTY = DirectEltwise.PROPERTY;
     public static final String DIRECT_POOLING_PROPERTY = DirectPooling.PROPERTY;
+    public static final String KEEP_BLOCKED_INPUT_PROPERTY = DirectConvolution.KEEP_INPUT_PROPERTY;
 
     private FastLayers() {
     }
@@ -235,6 +239,21 @@ public final class FastLayers {
     /** Whether fast convolution layers made now run oneDNN's primitives directly (switched on, and the bindings load here). */
     public static boolean directConvolution() {
         return enabled(FAST_CONV_PROPERTY) && DirectConvolution.enabled() && DirectConvolution.available();
+    }
+
+    /** Whether the direct convolutions' backward passes read the blocked input their training forward kept (read per call). */
+    public static boolean keepBlockedInput() {
+        return directConvolution() && DirectConvolution.keepInputEnabled();
+    }
+
+    /** The bytes of the blocked inputs the direct convolutions keep between their forward and backward passes (all layers). */
+    public static long keptBlockedInputBytes() {
+        return DirectConvolution.keptInputBytes();
+    }
+
+    /** Backward passes in this process that read a kept blocked input / that reordered the input again although one was kept. */
+    public static long[] keptBlockedInputUses() {
+        return new long[]{DirectConvolution.keptInputReuses(), DirectConvolution.keptInputMisses()};
     }
 
     /**

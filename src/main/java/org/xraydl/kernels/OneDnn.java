@@ -275,6 +275,26 @@ final class OneDnn {
             return boundBytes.get(i);
         }
 
+        /** How many {@link #bound} memories the plan has (their buffers are passed to each run). */
+        int boundCount() {
+            return bound.size();
+        }
+
+        /**
+         * As {@link #input}, but a reordered copy goes into a {@link #bound} memory (a buffer the caller owns and keeps,
+         * e.g. {@link DirectConvolution}'s blocked input kept for the backward pass) instead of the scratch area; where no
+         * reorder is needed the user array itself is returned and nothing is bound.
+         */
+        dnnl_memory boundInput(int i, dnnl_memory_desc_t userMd, dnnl_memory_desc_t wanted) {
+            dnnl_memory u = user(i, userMd);
+            if (dnnl_memory_desc_equal(userMd, wanted) != 0) {
+                return u;
+            }
+            dnnl_memory copy = bound(wanted);
+            addReorder(userMd, wanted, u, copy);
+            return copy;
+        }
+
         /** The reorders of {@link #output}s back into the user arrays, after every primitive that writes them. */
         void finishOutputs() {
             for (PendingOutput o : pendingOutputs) {
