@@ -15,6 +15,7 @@ import org.xraydl.kernels.OneDnn.Plan;
 import org.xraydl.kernels.OneDnn.Plans;
 import org.xraydl.kernels.OneDnn.Scratch;
 
+import java.lang.ref.Cleaner;
 import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -55,7 +56,8 @@ import static org.xraydl.kernels.OneDnn.userScratchpad;
  * that copy into a buffer of this object (grown to the largest shape, kept between steps; its size is
  * {@link #keptInputBytes()} over all layers) instead of the per-thread scratch area, and {@link #backward} reads it
  * instead of reordering the input again: one reorder of the layer input less per layer and step, the same bits (a
- * reorder is an exact copy). The copy is used only for the array it was made from: the same object (held weakly), not
+ * reorder is an exact copy). All layers' buffers together stay within {@code -D}{@value #KEEP_INPUT_BUDGET_PROPERTY}
+ * (MB, default {@value #DEFAULT_KEEP_INPUT_BUDGET_MB}); a layer whose copy does not fit reorders again. The copy is used only for the array it was made from: the same object (held weakly), not
  * closed by its workspace, at the same address with the same shape, strides and convolution geometry, and only by the
  * first backward pass after that forward pass. Any other forward pass of the layer (inference, a switched-off one, one
  * oneDNN declines) and every backward pass forget it; otherwise the input is reordered again as before. What no check
@@ -91,10 +93,35 @@ final class DirectConvolution {
     /** The layer's buffer for the blocked copy of its last training forward's input (grows, kept between steps). */
     private BytePointer kept;
     private long keptCapacity;
+    /** This layer's share of {@link #KEPT_BYTES}, given back when the layer object goes (JavaCPP frees the buffer then). */
+    private final KeptShare keptShare = new KeptShare();
     /** What {@link #kept} holds a copy of, or null when it holds nothing usable. */
     private KeptInput keptFor;
 
+    private static final Cleaner CLEANER = Cleaner.create();
+
     private DirectConvolution() {
+        CLEANER.register(this, keptShare);
+    }
+
+    /** Bytes counted in {@link #KEPT_BYTES} for one layer's buffer; run once the layer is unreachable. */
+    private static final class KeptShare implements Runnable {
+        private long bytes;
+
+        /** The share is now {@code n} bytes, already counted in {@link #KEPT_BYTES}. */
+        synchronized void counted(long n) {
+            bytes = n;
+        }
+
+        synchronized void set(long n) {
+            KEPT_BYTES.addAndGet(n - bytes);
+            bytes = n;
+        }
+
+        @Override
+        public synchronized void run() {
+            set(0);
+        }
     }
 
     private static void declined(List<Long> key, String why) {
@@ -163,9 +190,12 @@ final class DirectConvolution {
                 return true;
             }
             long need = plan.boundBytes(0);
-            plan.run(stream, new long[]{keptBuffer(need)}, x, w, out);
-            keptFor = new KeptInput(new WeakReference<>(x), OneDnn.Address.of(x), x.shape(), x.stride(), x.dataType(), k, need);
-            return true;
+            long buffer = keptBuffer(need);
+            if (buffer != 0) {
+                plan.run(stream, new long[]{buffer}, x, w, out);
+                keptFor = new KeptInput(new WeakReference<>(x), OneDnn.Address.of(x), x.shape(), x.stride(), x.dataType(), k, need);
+                return true;
+            } // else over the budget: this layer's backward pass reorders its input again
         }
         Plan plan = forwardPlans.get(k, () -> forwardPlan(x.shape(), w.shape(), out.shape(), stride, pad, false));
         if (plan == null) {
@@ -175,18 +205,59 @@ final class DirectConvolution {
         return true;
     }
 
-    /** The 64-byte aligned start of this layer's kept-input buffer of at least {@code need} bytes (grown if smaller). */
+    /**
+     * The 64-byte aligned start of this layer's kept-input buffer of at least {@code need} bytes (grown if smaller), or
+     * 0 when growing it would take all layers' kept buffers over {@value #KEEP_INPUT_BUDGET_PROPERTY} (then nothing is
+     * allocated and the buffer this layer has stays).
+     */
     private long keptBuffer(long need) {
         if (need > keptCapacity) {
+            if (!reserveKeptBytes(need - keptCapacity)) {
+                return 0;
+            }
             if (kept != null) {
                 kept.deallocate();
-                KEPT_BYTES.addAndGet(-keptCapacity);
             }
             kept = new BytePointer(need + Scratch.ALIGN);
+            keptShare.counted(need); // (reserveKeptBytes has added the growth to KEPT_BYTES)
             keptCapacity = need;
-            KEPT_BYTES.addAndGet(need);
         }
         return Scratch.aligned(kept.address());
+    }
+
+    /** Adds {@code delta} bytes to {@link #KEPT_BYTES} if the total stays within the budget. */
+    private static boolean reserveKeptBytes(long delta) {
+        long budget = keepInputBudgetBytes();
+        while (true) {
+            long now = KEPT_BYTES.get();
+            if (now + delta > budget) {
+                return false;
+            }
+            if (KEPT_BYTES.compareAndSet(now, now + delta)) {
+                return true;
+            }
+        }
+    }
+
+    /**
+     * System property: the most memory, in MB, all layers' kept blocked inputs may take together (default
+     * {@value #DEFAULT_KEEP_INPUT_BUDGET_MB}: DenseNet-121 at 128 px takes ~310 MB at batch 16, ~620 MB at batch 32; at
+     * 224 px ~950 MB at batch 16). Layers whose copy does not fit reorder their input again in backprop.
+     */
+    static final String KEEP_INPUT_BUDGET_PROPERTY = "xraydl.keepBlockedInputMaxMb";
+    static final long DEFAULT_KEEP_INPUT_BUDGET_MB = 1024;
+
+    static long keepInputBudgetBytes() {
+        String v = System.getProperty(KEEP_INPUT_BUDGET_PROPERTY);
+        long mb = DEFAULT_KEEP_INPUT_BUDGET_MB;
+        if (v != null) {
+            try {
+                mb = Long.parseLong(v.trim());
+            } catch (NumberFormatException e) {
+                throw new UserError("-D" + KEEP_INPUT_BUDGET_PROPERTY + "=" + v + " is not a number of MB");
+            }
+        }
+        return mb * 1024 * 1024;
     }
 
     /** Forgets the kept blocked input (its buffer stays for the next training forward pass). */
@@ -200,7 +271,7 @@ final class DirectConvolution {
         if (kept != null) {
             kept.deallocate();
             kept = null;
-            KEPT_BYTES.addAndGet(-keptCapacity);
+            keptShare.set(0);
             keptCapacity = 0;
         }
     }
