@@ -57,8 +57,8 @@ import static org.xraydl.kernels.OneDnn.userScratchpad;
  * {@link #keptInputBytes()} over all layers) instead of the per-thread scratch area, and {@link #backward} reads it
  * instead of reordering the input again: one reorder of the layer input less per layer and step, the same bits (a
  * reorder is an exact copy). All layers' buffers together stay within {@code -D}{@value #KEEP_INPUT_BUDGET_PROPERTY}
- * (MB, default {@value #DEFAULT_KEEP_INPUT_BUDGET_MB}); a layer whose copy does not fit reorders again. The copy is used only for the array it was made from: the same object (held weakly), not
- * closed by its workspace, at the same address with the same shape, strides and convolution geometry, and only by the
+ * (MB, default {@value #DEFAULT_KEEP_INPUT_BUDGET_MB}); a layer whose copy does not fit reorders again. The copy is
+ * used only for the array it was made from: the same object (held weakly), not closed by its workspace, at the same address with the same shape, strides and convolution geometry, and only by the
  * first backward pass after that forward pass. Any other forward pass of the layer (inference, a switched-off one, one
  * oneDNN declines) and every backward pass forget it; otherwise the input is reordered again as before. What no check
  * here can see is an input changed in place (same object, new values) between the forward and the backward pass: the

@@ -59,7 +59,7 @@ import java.util.function.Predicate;
  * {@link PoolingKernel#DIRECT}).
  * {@code -D}{@value #KEEP_BLOCKED_INPUT_PROPERTY}{@code =false} makes the direct convolutions' backward pass reorder the
  * layer input into oneDNN's blocked layout again instead of reading the copy its training forward pass kept
- * ({@link DirectConvolution}).
+ * ({@link DirectConvolution}; {@code -Dxraydl.keepBlockedInputMaxMb=N} caps the memory those copies take, default 1024).
  */
 public final class FastLayers {
     public static final String FAST_BATCH_NORM_PROPERTY = "xraydl.fastBatchNorm";
