@@ -32,6 +32,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *       dL/dy it passes on (step(NaN)*dy = 0*dy; a NaN activation makes the loss and so dL/dy NaN anyway).</li>
  * </ul>
  * Any other activation, a ReLU with max/threshold/slope, or non-float data runs DL4J's code.
+ * <p>Where this layer's only input is a batch norm that has applied the ReLU in its training forward
+ * ({@link FastBatchNormalizationLayer#fuseRelu}, {@code -Dxraydl.fuseBnRelu=false} switches it off), the training forward
+ * hands that array on ({@code leverageTo}, no pass); backprop is the one above (relu(y) &gt; 0 exactly where y &gt; 0).
  */
 public final class FastReluLayer extends ActivationLayer {
     /** oneDNN's ReLU backward, null where switched off or unavailable (then step and multiply). */
