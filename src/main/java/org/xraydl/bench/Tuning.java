@@ -93,6 +93,8 @@ public record Tuning(String workspace, String cache, boolean helpers, int thread
         m.put("conv_keep_blocked_input", fastConv && org.xraydl.kernels.FastLayers.keepBlockedInput());
         // the fast batch-norm passes and ReLU backprop as oneDNN primitives (kernels/DirectEltwise)
         m.put("direct_eltwise", (fastBatchNorm && helpers || fastRelu) && org.xraydl.kernels.FastLayers.directEltwise());
+        // the batch norm's training forward applies the following ReLU (kernels/FastLayers.linkBatchNormRelu, -Dxraydl.fuseBnRelu)
+        m.put("fuse_bn_relu", fastBatchNorm && helpers && fastRelu && org.xraydl.kernels.FastLayers.fuseBatchNormRelu());
         m.put("threads", threads == 0 ? Nd4j.getEnvironment().maxThreads() : threads);
         m.put("omp_wait_policy", System.getenv().getOrDefault("OMP_WAIT_POLICY", "(unset: libgomp default, spins then sleeps)"));
         m.put("omp_spin_count", OpenMpSpin.current().toString());

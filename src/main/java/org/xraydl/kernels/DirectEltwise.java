@@ -88,6 +88,7 @@ final class DirectEltwise {
     private final Plans scaleShiftPlans = new Plans(MAX_PLANS, (key, why) -> declined("scale and shift", key, why));
     private final Plans backwardPlans = new Plans(MAX_PLANS, (key, why) -> declined("batch-norm backward", key, why));
     private final Plans reluPlans = new Plans(MAX_PLANS, (key, why) -> declined("ReLU backward", key, why));
+    private final Plans scaleShiftReluPlans = new Plans(MAX_PLANS, (key, why) -> declined("scale, shift and ReLU", key, why));
     /** Tests: every plan is declined, as if oneDNN had no primitive for it. */
     private final boolean declineAll;
     /** Native copies of the per-channel factors of a call (grown, never shrunk). */
@@ -148,6 +149,26 @@ final class DirectEltwise {
     }
 
     /**
+     * out = relu(x*scale[c] + shift[c]) for NCHW float x, in the one pass of {@link #scaleShift} (the ReLU is an
+     * {@code eltwise_relu} post-op, alpha 0): the same bits as {@link #scaleShift} followed by libnd4j's ReLU
+     * ({@code y < 0 ? 0 : y}) wherever y = x*scale + shift is neither NaN nor -0, where oneDNN's ReLU gives +0 (libnd4j:
+     * NaN and -0). The caller rules those out ({@link FastBatchNormalizationLayer}: finite statistics and factors, no
+     * -0 shift). False (nothing written) where this does not apply.
+     */
+    boolean scaleShiftRelu(INDArray x, float[] scale, float[] shift, INDArray out) {
+        if (!nchw(x, out) || scale.length != x.size(1) || shift.length != x.size(1)) {
+            return false;
+        }
+        Plan plan = scaleShiftReluPlans.get(key(x.shape()), () -> scaleShiftReluPlan(x.shape()));
+        if (plan == null) {
+            return false;
+        }
+        plan.run(stream, new long[]{factor(0, scale), factor(1, shift)}, x, out);
+        CALLS.incrementAndGet();
+        return true;
+    }
+
+    /**
      * dx = (dy*a[c] + x*b[c]) + s[c] for NCHW float arrays, with {@code work} (same shape) taking x*b; false (nothing
      * written) where this does not apply.
      */
@@ -199,6 +220,7 @@ final class DirectEltwise {
             case "scaleShift" -> scaleShiftPlans;
             case "batchNormBackward" -> backwardPlans;
             case "reluBackward" -> reluPlans;
+            case "scaleShiftRelu" -> scaleShiftReluPlans;
             default -> throw new IllegalArgumentException(kind);
         };
     }
@@ -247,6 +269,41 @@ final class DirectEltwise {
             add(p, binaryMul(data, perChannel, perChannel), new int[]{DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST, POST_OP_0_SRC_1},
                     x, scale, out, shift);
         });
+    }
+
+    /** User arrays: 0 = x, 1 = out; bound: 0 = scale, 1 = shift. */
+    private Plan scaleShiftReluPlan(long[] shape) {
+        declineIfTesting();
+        dnnl_memory_desc_t data = md(shape, dnnl_nchw);
+        dnnl_memory_desc_t perChannel = md(new long[]{1, shape[1], 1, 1}, dnnl_nchw);
+        return Plan.build(2, p -> {
+            dnnl_memory scale = p.bound(perChannel);
+            dnnl_memory shift = p.bound(perChannel);
+            dnnl_memory x = p.input(0, data, data);
+            dnnl_memory out = p.output(1, data, data);
+            add(p, binaryMulAddRelu(data, perChannel), new int[]{DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST, POST_OP_0_SRC_1},
+                    x, scale, out, shift);
+        });
+    }
+
+    /** dst = relu(src0 * factor + shift): a binary multiplication, a binary add post-op, an eltwise ReLU post-op (alpha 0). */
+    private static dnnl_primitive_desc binaryMulAddRelu(dnnl_memory_desc_t data, dnnl_memory_desc_t factor) {
+        dnnl_binary_desc_t d = new dnnl_binary_desc_t();
+        check(dnnl_binary_desc_init(d, dnnl_binary_mul, data, factor, data), "binary descriptor");
+        dnnl_post_ops ops = new dnnl_post_ops();
+        check(dnnl_post_ops_create(ops), "post-ops");
+        dnnl_primitive_attr attr = null;
+        try {
+            check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, factor), "binary post-op");
+            check(dnnl_post_ops_append_eltwise(ops, 1f, dnnl_eltwise_relu, 0f, 0f), "ReLU post-op");
+            attr = userScratchpadWith(ops);
+            return declineReference(primitiveDesc(d, attr, null, "binary primitive descriptor"));
+        } finally {
+            if (attr != null) {
+                dnnl_primitive_attr_destroy(attr);
+            }
+            dnnl_post_ops_destroy(ops);
+        }
     }
 
     /** User arrays: 0 = dy, 1 = x, 2 = work, 3 = dx; bound: 0 = a, 1 = b, 2 = s. */

@@ -94,6 +94,14 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
     private double[] statsSumSq;
     /** Training forwards that took their first channels' statistics from {@link #prefixSource}, process-wide. */
     private static final AtomicLong SHARED_STATISTICS = new AtomicLong();
+    /** System property: false keeps the ReLU pass in the ReLU layer (read per call, see {@link #fuseRelu}). */
+    static final String FUSE_RELU_PROPERTY = "xraydl.fuseBnRelu";
+    /** The plain-ReLU layer that is this layer's only consumer ({@link #fuseRelu}), null where not linked. */
+    private FastReluLayer fusedRelu;
+    /** The output of the last training forward when the ReLU was applied in it, else null. */
+    private INDArray reluAppliedOutput;
+    /** Training forwards that applied their ReLU layer's ReLU themselves, process-wide. */
+    private static final AtomicLong FUSED_RELU = new AtomicLong();
 
     public FastBatchNormalizationLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -133,6 +141,40 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         return SHARED_STATISTICS.get();
     }
 
+    /**
+     * Links this layer to {@code relu}, the plain-ReLU layer that is its only consumer (DenseNet's pre-activation:
+     * batch norm, ReLU, convolution). A training forward then writes relu(x*scale + shift) in its one scaling pass
+     * (oneDNN's binary primitive with a ReLU post-op, {@link DirectEltwise#scaleShiftRelu}) and {@code relu} hands that
+     * array on without a pass of its own ({@link FastReluLayer#activate}). Checked per call, otherwise the exact
+     * unfused pair runs: the switch {@value #FUSE_RELU_PROPERTY} is on, oneDNN's primitives are in use, and y = x*scale
+     * + shift can be neither NaN nor -0 (the two inputs where oneDNN's ReLU, which gives +0, and libnd4j's, which keeps
+     * them, differ): every channel's sum(x) and sum(x^2) of this batch finite (so no NaN or infinite input), scale
+     * and shift finite, no shift -0 (y is -0 only for x*scale = -0 and shift = -0). So a diverging run still shows
+     * NaN: its batch takes the unfused path, whose ReLU keeps NaN. Inference ({@code activate(false)}) is never fused:
+     * nothing there shows a NaN input without a pass over it. Null unlinks.
+     */
+    void fuseRelu(FastReluLayer relu) {
+        this.fusedRelu = relu;
+    }
+
+    boolean fusesRelu() {
+        return fusedRelu != null;
+    }
+
+    /** The output of this layer's last training forward if it had the ReLU applied (the same object), else null. */
+    INDArray reluAppliedOutput() {
+        return reluAppliedOutput;
+    }
+
+    /** How many training forwards applied their ReLU layer's ReLU themselves, process-wide. */
+    public static long fusedRelus() {
+        return FUSED_RELU.get();
+    }
+
+    static boolean fuseReluEnabled() {
+        return FastLayers.enabled(FUSE_RELU_PROPERTY);
+    }
+
     /** Whether this configuration is the case handled here (helper, data type and input are checked per call). */
     static boolean handles(org.deeplearning4j.nn.conf.layers.BatchNormalization c) {
         return c.getClass() == org.deeplearning4j.nn.conf.layers.BatchNormalization.class
@@ -148,6 +190,7 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
 
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
+        reluAppliedOutput = null;
         if (!training) {
             // DL4J's activate(false) is assertInputSet(false) and preOutput(input, TEST): no activation function
             INDArray out = handlesCall(input) ? inference(input, workspaceMgr) : null;
@@ -273,11 +316,33 @@ public final class FastBatchNormalizationLayer extends BatchNormalization {
         float[] g = read(getParam(BatchNormalizationParamInitializer.GAMMA), c);
         float[] b = read(getParam(BatchNormalizationParamInitializer.BETA), c);
         FastBatchNormHelper.ForwardTerms t = FastBatchNormHelper.ForwardTerms.of(g, b, m, v, eps);
+        if (fusedRelu != null && direct != null && fuseReluEnabled() && reluSafe(sum, sumSq, t.scale(), t.shift())
+                && direct.scaleShiftRelu(in, t.scale(), t.shift(), out)) {
+            reluAppliedOutput = out;
+            FUSED_RELU.incrementAndGet();
+            return out;
+        }
         if (direct == null || !direct.scaleShift(in, t.scale(), t.shift(), out)) {
             o.multiply(rows, s.perRow(s.f1, t.scale()), outRows);
             o.add(outRows, s.perRow(s.f2, t.shift()), outRows);
         }
         return out;
+    }
+
+    /**
+     * Whether y = x*scale + shift can be neither NaN nor -0 in this batch: the per-channel totals finite (a NaN or
+     * infinite x makes its row's sum(x) or sum(x^2) NaN or infinite), the factors finite (finite x times a finite
+     * scale may overflow to an infinity, plus a finite shift stays infinite, never NaN), no shift -0 (a sum of two
+     * floats is -0 only when both are -0).
+     */
+    static boolean reluSafe(double[] sum, double[] sumSq, float[] scale, float[] shift) {
+        for (int ch = 0; ch < scale.length; ch++) {
+            if (!Double.isFinite(sum[ch]) || !Double.isFinite(sumSq[ch]) || !Float.isFinite(scale[ch]) || !Float.isFinite(shift[ch])
+                    || Float.floatToRawIntBits(shift[ch]) == Integer.MIN_VALUE) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -54,6 +54,8 @@ import java.util.function.Predicate;
  * layers instead of oneDNN's primitives called directly ({@link DirectConvolution});
  * {@code -D}{@value #DIRECT_ELTWISE_PROPERTY}{@code =false} keeps ND4J's ops for the per-channel passes of the fast
  * batch-norm layers and the fast ReLU layers' backprop instead of oneDNN's element-wise primitives ({@link DirectEltwise}).
+ * {@code -Dxraydl.fuseBnRelu=false} keeps the ReLU pass in the ReLU layers that follow a batch norm instead of the
+ * batch norm's training forward applying it ({@link #linkBatchNormRelu}).
  * {@code -D}{@value #DIRECT_POOLING_PROPERTY}{@code =false} keeps libnd4j's pooling kernel inside the fast pooling
  * layers on CPUs without AVX-512 instead of oneDNN's nChw8c pooling called directly ({@link DirectPooling},
  * {@link PoolingKernel#DIRECT}).
@@ -124,6 +126,7 @@ public final class FastLayers {
         if (bnLayers > 0) {
             linkMergedBatchNormStatistics(net);
         }
+        linkBatchNormRelu(net);
         return new Engaged(bn, reluLayers, poolingLayers, convLayers, bnLayers, stem);
     }
 
@@ -204,6 +207,45 @@ public final class FastLayers {
             }
         }
         return linked;
+    }
+
+    /**
+     * Links each {@link FastBatchNormalizationLayer} whose only consumer is a {@link FastReluLayer} (a plain ReLU, no
+     * dropout) whose only input it is, with no preprocessor in between, neither frozen (frozen layers run as wrappers,
+     * which this does not look inside), the batch norm not a network output, float data: the batch norm then applies the
+     * ReLU in its training forward and the ReLU layer hands the array on ({@link FastBatchNormalizationLayer#fuseRelu},
+     * checked per call there, {@code -D}{@value FastBatchNormalizationLayer#FUSE_RELU_PROPERTY}{@code =false} at run
+     * time keeps the pair unfused). Returns how many pairs were linked.
+     */
+    static int linkBatchNormRelu(ComputationGraph net) {
+        if (net.getConfiguration().getDataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
+            return 0;
+        }
+        GraphVertex[] vertices = net.getVertices();
+        int linked = 0;
+        for (GraphVertex v : vertices) {
+            if (!(v instanceof LayerVertex lv) || !(lv.getLayer() instanceof FastBatchNormalizationLayer bn) || lv.isOutputVertex()
+                    || lv.getOutputVertices() == null || lv.getOutputVertices().length != 1) {
+                continue;
+            }
+            GraphVertex next = vertices[lv.getOutputVertices()[0].getVertexIndex()];
+            if (!(next instanceof LayerVertex rv) || !(rv.getLayer() instanceof FastReluLayer relu) || rv.getLayerPreProcessor() != null
+                    || rv.getInputVertices() == null || rv.getInputVertices().length != 1
+                    || rv.getInputVertices()[0].getVertexIndex() != lv.getVertexIndex()
+                    || !FastReluLayer.isPlainRelu(relu.layerConf().getActivationFn()) || relu.layerConf().getIDropout() != null) {
+                continue;
+            }
+            bn.fuseRelu(relu);
+            relu.fuseFrom(bn);
+            linked++;
+        }
+        return linked;
+    }
+
+    /** Whether fast batch-norm layers made now may apply their ReLU layer's ReLU ({@link #linkBatchNormRelu}; per-call checks aside). */
+    public static boolean fuseBatchNormRelu() {
+        return enabled(FAST_BATCH_NORM_PROPERTY) && enabled(FAST_RELU_PROPERTY) && FastBatchNormalizationLayer.fuseReluEnabled()
+                && directEltwise();
     }
 
     /**

@@ -32,10 +32,17 @@ import org.nd4j.linalg.factory.Nd4j;
  *       dL/dy it passes on (step(NaN)*dy = 0*dy; a NaN activation makes the loss and so dL/dy NaN anyway).</li>
  * </ul>
  * Any other activation, a ReLU with max/threshold/slope, or non-float data runs DL4J's code.
+ * <p>Where this layer's only input is a batch norm that has applied the ReLU in its training forward
+ * ({@link FastBatchNormalizationLayer#fuseRelu}, {@code -Dxraydl.fuseBnRelu=false} switches it off), the training forward
+ * hands that array on ({@code leverageTo}, no pass); backprop is the one above (relu(y) &gt; 0 exactly where y &gt; 0).
  */
 public final class FastReluLayer extends ActivationLayer {
     /** oneDNN's ReLU backward, null where switched off or unavailable (then step and multiply). */
     private DirectEltwise direct;
+    /** The batch norm that is this layer's only input and may apply this ReLU itself ({@link FastBatchNormalizationLayer#fuseRelu}). */
+    private FastBatchNormalizationLayer fusedFrom;
+    /** Training forwards that handed their input on because the batch norm had applied the ReLU, process-wide. */
+    private static final java.util.concurrent.atomic.AtomicLong PASSED_ON = new java.util.concurrent.atomic.AtomicLong();
 
     public FastReluLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -50,6 +57,20 @@ public final class FastReluLayer extends ActivationLayer {
     /** Tests: the primitives this layer uses (null: ND4J's ops only). */
     void useDirectEltwise(DirectEltwise d) {
         direct = d;
+    }
+
+    /** Links this layer to the batch norm that is its only input (see {@link FastBatchNormalizationLayer#fuseRelu}); null unlinks. */
+    void fuseFrom(FastBatchNormalizationLayer bn) {
+        this.fusedFrom = bn;
+    }
+
+    boolean fusedIntoBatchNorm() {
+        return fusedFrom != null;
+    }
+
+    /** How many training forwards handed their input on (the ReLU already applied by the batch norm), process-wide. */
+    static long passedOn() {
+        return PASSED_ON.get();
     }
 
     /** Whether this activation is a plain ReLU (no cap, threshold or negative slope), the case handled here. */
@@ -71,6 +92,14 @@ public final class FastReluLayer extends ActivationLayer {
         assertInputSet(false);
         if (!training || !handles(input)) {
             return super.activate(training, mgr);
+        }
+        if (fusedFrom != null && input == fusedFrom.reluAppliedOutput()) {
+            // the batch norm's last training forward wrote relu(y) into this very array (the same object: that pass):
+            // ReLU again would give the same bits. In the array's place, as DL4J's activate(false) hands its input on:
+            // the same array where it already lives in this layer's ACTIVATIONS workspace (fit's training forward keeps
+            // all activations in one), else a copy there. Backprop is unchanged: relu(y) > 0 exactly where y > 0.
+            PASSED_ON.incrementAndGet();
+            return mgr.leverageTo(ArrayType.ACTIVATIONS, input);
         }
         INDArray out = mgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), input.shape(), input.ordering());
         Nd4j.exec(new RectifiedLinear(input, out, 0.0));

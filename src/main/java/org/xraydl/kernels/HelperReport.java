@@ -17,7 +17,8 @@ public final class HelperReport {
      * e.g. {@code {"ConvolutionLayer": "MKLDNNConvHelper x120", "BatchNormalization": "none x121"}}; a
      * convolution that skips its input gradient is listed as {@code "MKLDNNConvHelper (weight gradient only: deconv2d_bp)"}
      * ({@code "DirectConvHelper (weight gradient only: oneDNN)"} where oneDNN's primitive runs it), a
-     * batch-norm or ReLU layer whose element-wise passes run oneDNN's primitives as {@code "... (oneDNN element-wise)"}.
+     * batch-norm or ReLU layer whose element-wise passes run oneDNN's primitives as {@code "... (oneDNN element-wise)"}, a
+     * batch-norm / ReLU pair whose training forward is fused ({@link FastLayers#linkBatchNormRelu}) with {@code " (ReLU fused)"} on both.
      */
     public static Map<String, String> summary(ComputationGraph net) {
         Map<String, Map<String, Integer>> counts = new TreeMap<>();
@@ -35,6 +36,10 @@ public final class HelperReport {
             if (inner instanceof FastBatchNormalizationLayer bn && bn.usesDirectEltwise()
                     || inner instanceof FastReluLayer r && r.usesDirectEltwise()) {
                 helper += " (oneDNN element-wise)"; // per-channel passes / ReLU backprop, see DirectEltwise
+            }
+            if ((inner instanceof FastBatchNormalizationLayer bn && bn.fusesRelu() || inner instanceof FastReluLayer r && r.fusedIntoBatchNorm())
+                    && FastLayers.fuseBatchNormRelu()) {
+                helper += " (ReLU fused)"; // training forward: the batch norm applies the ReLU, see FastLayers.linkBatchNormRelu
             }
             counts.computeIfAbsent(inner.getClass().getSimpleName(), k -> new TreeMap<>()).merge(helper, 1, Integer::sum);
         }

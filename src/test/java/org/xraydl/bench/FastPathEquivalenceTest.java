@@ -105,9 +105,13 @@ class FastPathEquivalenceTest {
         assertTrue(f.get("FastConvolutionLayer").startsWith("DirectConvHelper"), f.toString());
         // their per-channel passes and the ReLU backprop run oneDNN's element-wise primitives (kernels/DirectEltwise)
         assertTrue(FastLayers.directEltwise(), "oneDNN's Java bindings load here");
-        assertEquals("FastBatchNormHelper (oneDNN element-wise) x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
+        // DenseNet's pre-activation: every batch norm feeds only a ReLU, whose only input it is, so every pair is fused
+        // (FastLayers.linkBatchNormRelu: the batch norm's training forward applies the ReLU)
+        assertTrue(FastLayers.fuseBatchNormRelu());
+        assertEquals(count(plain, "BatchNormalization"), count(plain, "ActivationLayer"), "one ReLU per batch norm");
+        assertEquals("FastBatchNormHelper (oneDNN element-wise) (ReLU fused) x" + count(plain, "BatchNormalization"), f.get("FastBatchNormalizationLayer"), f.toString());
         assertEquals(count(plain, "ActivationLayer"), count(fast, "FastReluLayer"), f.toString());
-        assertEquals("none (oneDNN element-wise) x" + count(plain, "ActivationLayer"), f.get("FastReluLayer"), f.toString());
+        assertEquals("none (oneDNN element-wise) (ReLU fused) x" + count(plain, "ActivationLayer"), f.get("FastReluLayer"), f.toString());
         assertEquals(count(plain, "SubsamplingLayer"), count(fast, "FastPoolingLayer"), f.toString());
         // on a CPU with AVX-512 the pooling layers run the op's oneDNN kernel, without it oneDNN's nChw8c kernels called
         // directly (kernels/DirectPooling); the exact label below also says that none of their calls was declined and
@@ -141,7 +145,10 @@ class FastPathEquivalenceTest {
         b.setLabels(batch.getLabels());
         a.computeGradientAndScore();
         long before = FastLayers.directEltwiseCalls();
+        long fusedBefore = org.xraydl.kernels.FastBatchNormalizationLayer.fusedRelus();
         b.computeGradientAndScore();
+        assertEquals(count(plain, "BatchNormalization"), org.xraydl.kernels.FastBatchNormalizationLayer.fusedRelus() - fusedBefore,
+                "every batch norm applied its ReLU in the fast training step");
         // every batch norm forward and backward, every ReLU backward: on oneDNN's element-wise primitives
         assertEquals(2 * count(plain, "BatchNormalization") + count(plain, "ActivationLayer"), FastLayers.directEltwiseCalls() - before,
                 "oneDNN element-wise calls in one fast training step");

@@ -65,8 +65,9 @@ class ParallelWrapperEngineTest {
         for (String helpers : seen.values()) {
             // the workers' layers run their element-wise passes on oneDNN's primitives (kernels/DirectEltwise) and the
             // pooling kernel of this machine (the direct kernels without AVX-512: every backprop found its forward
-            // pass's workspace, nothing was declined)
-            assertEquals("FastBatchNormHelper (oneDNN element-wise) x" + bnLayers + "; relu layers: true/false; pooling: "
+            // pass's workspace, nothing was declined); each batch norm followed by its ReLU applies it in its training
+            // forward (kernels/FastLayers.linkBatchNormRelu: the replicas are linked too)
+            assertEquals("FastBatchNormHelper (oneDNN element-wise) (ReLU fused) x" + bnLayers + "; relu layers: true/false; pooling: "
                     + PoolingKernel.forProcess().label() + " x" + poolingLayers, helpers);
         }
         assertNotEquals(before, net.params(), "averaged parameters reached the model");
