@@ -7,6 +7,7 @@ import org.datavec.image.transform.BaseImageTransform;
 import org.datavec.image.transform.FlipImageTransform;
 import org.datavec.image.transform.RotateImageTransform;
 
+import java.util.OptionalDouble;
 import java.util.Random;
 
 /**
@@ -51,6 +52,22 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
             out = horizontalFlip.transform(out);
         }
         return out;
+    }
+
+    /**
+     * The angle (degrees, OpenCV's sign: positive is counter-clockwise on the screen) of the last image's rotation,
+     * read back from the matrix DataVec's rotation used (empty before the first image or without rotation). For
+     * diagnostics ({@code org.xraydl.diagnose.ImagePathDump}).
+     */
+    public OptionalDouble lastRotationDegrees() {
+        if (rotate == null || rotate.M() == null) {
+            return OptionalDouble.empty();
+        }
+        org.bytedeco.javacpp.indexer.DoubleIndexer m = rotate.M().createIndexer();
+        double cos = m.get(0, 0);
+        double sin = m.get(0, 1);
+        m.release();
+        return OptionalDouble.of(Math.toDegrees(Math.atan2(sin, cos)));
     }
 
     /** The image in 8-bit depth, otherwise unchanged ({@link MatTransform} does the conversion). */
