@@ -109,12 +109,7 @@ def main():
     ev = T.Compose([T.Resize(round(a.size * a.resize_ratio)), T.CenterCrop(a.size), T.ToTensor(),
                     T.Normalize(MEAN_RGB.tolist(), STD_RGB.tolist())])
     tev = np.stack([ev(im).numpy() for im in pil])
-    # the same geometry with PIL's box filter (area averaging, as OpenCV's INTER_AREA) instead of bilinear+antialias
-    rs = round(a.size * a.resize_ratio)
-    box = T.Compose([T.Resize(rs, interpolation=T.InterpolationMode.BOX), T.CenterCrop(a.size), T.ToTensor(),
-                     T.Normalize(MEAN_RGB.tolist(), STD_RGB.tolist())])
-    tbox = np.stack([box(im).numpy() for im in pil])
-    jl, tl, bl = level(jev, "bgr")[:, 0], level(tev, "rgb")[:, 0], level(tbox, "rgb")[:, 0]
+    jl, tl = level(jev, "bgr")[:, 0], level(tev, "rgb")[:, 0]
     sh = shift(jl, tl)
     print("| compared | max abs | mean abs | mean signed (java - torch) | per-plane mean signed |")
     print("|---|---|---|---|---|")
@@ -126,13 +121,10 @@ def main():
           f"{', '.join(f'{v:+.4f}' for v in dd.mean(axis=(0, 2, 3)))} |")
     dd = jl - tl
     print(f"| levels (0..255) | {np.abs(dd).max():.2f} | {np.abs(dd).mean():.3f} | {dd.mean():+.3f} | |")
-    dd = jl - bl
-    print(f"| levels, project vs PIL box-filter resize (same crop) | {np.abs(dd).max():.2f} | {np.abs(dd).mean():.3f} | {dd.mean():+.3f} | |")
     print(f"\nsub-pixel shift project vs torch (dx, dy; px at {a.size}): mean ({sh[:, 0].mean():+.3f}, {sh[:, 1].mean():+.3f}), "
           f"sd ({sh[:, 0].std():.3f}, {sh[:, 1].std():.3f})")
-    gj, hj = sharpness(jl); gt, ht = sharpness(tl); gb, hb = sharpness(bl)
-    print(f"sharpness project/torch: mean |grad| ratio {np.mean(gj / gt):.3f}, HF energy ratio {np.mean(hj / ht):.3f} "
-          f"(PIL box filter/torch: {np.mean(gb / gt):.3f}, {np.mean(hb / ht):.3f})\n")
+    gj, hj = sharpness(jl); gt, ht = sharpness(tl)
+    print(f"sharpness project/torch: mean |grad| ratio {np.mean(gj / gt):.3f}, HF energy ratio {np.mean(hj / ht):.3f}\n")
 
     # 3. training augmentation
     print("## 3. Training augmentation (random; distributions)\n")
