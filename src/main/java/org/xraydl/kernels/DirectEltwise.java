@@ -136,16 +136,7 @@ final class DirectEltwise {
 
     /** out = x*scale[c] + shift[c] for NCHW float x; false (nothing written) where this does not apply. */
     boolean scaleShift(INDArray x, float[] scale, float[] shift, INDArray out) {
-        if (!nchw(x, out) || scale.length != x.size(1) || shift.length != x.size(1)) {
-            return false;
-        }
-        Plan plan = scaleShiftPlans.get(key(x.shape()), () -> scaleShiftPlan(x.shape()));
-        if (plan == null) {
-            return false;
-        }
-        plan.run(stream, new long[]{factor(0, scale), factor(1, shift)}, x, out);
-        CALLS.incrementAndGet();
-        return true;
+        return scaleShift(x, scale, shift, out, false);
     }
 
     /**
@@ -156,10 +147,15 @@ final class DirectEltwise {
      * -0 shift). False (nothing written) where this does not apply.
      */
     boolean scaleShiftRelu(INDArray x, float[] scale, float[] shift, INDArray out) {
+        return scaleShift(x, scale, shift, out, true);
+    }
+
+    private boolean scaleShift(INDArray x, float[] scale, float[] shift, INDArray out, boolean relu) {
         if (!nchw(x, out) || scale.length != x.size(1) || shift.length != x.size(1)) {
             return false;
         }
-        Plan plan = scaleShiftReluPlans.get(key(x.shape()), () -> scaleShiftReluPlan(x.shape()));
+        Plan plan = relu ? scaleShiftReluPlans.get(key(x.shape()), () -> scaleShiftReluPlan(x.shape()))
+                : scaleShiftPlans.get(key(x.shape()), () -> scaleShiftPlan(x.shape()));
         if (plan == null) {
             return false;
         }
