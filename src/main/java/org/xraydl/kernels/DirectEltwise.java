@@ -154,8 +154,7 @@ final class DirectEltwise {
         if (!nchw(x, out) || scale.length != x.size(1) || shift.length != x.size(1)) {
             return false;
         }
-        Plan plan = relu ? scaleShiftReluPlans.get(key(x.shape()), () -> scaleShiftReluPlan(x.shape()))
-                : scaleShiftPlans.get(key(x.shape()), () -> scaleShiftPlan(x.shape()));
+        Plan plan = (relu ? scaleShiftReluPlans : scaleShiftPlans).get(key(x.shape()), () -> scaleShiftPlan(x.shape(), relu));
         if (plan == null) {
             return false;
         }
@@ -252,8 +251,8 @@ final class DirectEltwise {
         return p.address();
     }
 
-    /** User arrays: 0 = x, 1 = out; bound: 0 = scale, 1 = shift. */
-    private Plan scaleShiftPlan(long[] shape) {
+    /** User arrays: 0 = x, 1 = out; bound: 0 = scale, 1 = shift. With {@code relu}, a ReLU post-op after the add. */
+    private Plan scaleShiftPlan(long[] shape, boolean relu) {
         declineIfTesting();
         dnnl_memory_desc_t data = md(shape, dnnl_nchw);
         dnnl_memory_desc_t perChannel = md(new long[]{1, shape[1], 1, 1}, dnnl_nchw);
@@ -262,23 +261,8 @@ final class DirectEltwise {
             dnnl_memory shift = p.bound(perChannel);
             dnnl_memory x = p.input(0, data, data);
             dnnl_memory out = p.output(1, data, data);
-            add(p, binaryMul(data, perChannel, perChannel), new int[]{DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST, POST_OP_0_SRC_1},
-                    x, scale, out, shift);
-        });
-    }
-
-    /** User arrays: 0 = x, 1 = out; bound: 0 = scale, 1 = shift. */
-    private Plan scaleShiftReluPlan(long[] shape) {
-        declineIfTesting();
-        dnnl_memory_desc_t data = md(shape, dnnl_nchw);
-        dnnl_memory_desc_t perChannel = md(new long[]{1, shape[1], 1, 1}, dnnl_nchw);
-        return Plan.build(2, p -> {
-            dnnl_memory scale = p.bound(perChannel);
-            dnnl_memory shift = p.bound(perChannel);
-            dnnl_memory x = p.input(0, data, data);
-            dnnl_memory out = p.output(1, data, data);
-            add(p, binaryMulAddRelu(data, perChannel), new int[]{DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST, POST_OP_0_SRC_1},
-                    x, scale, out, shift);
+            add(p, relu ? binaryMulAddRelu(data, perChannel) : binaryMul(data, perChannel, perChannel),
+                    new int[]{DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST, POST_OP_0_SRC_1}, x, scale, out, shift);
         });
     }
 
