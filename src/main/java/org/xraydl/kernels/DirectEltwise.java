@@ -268,22 +268,7 @@ final class DirectEltwise {
 
     /** dst = relu(src0 * factor + shift): a binary multiplication, a binary add post-op, an eltwise ReLU post-op (alpha 0). */
     private static dnnl_primitive_desc binaryMulAddRelu(dnnl_memory_desc_t data, dnnl_memory_desc_t factor) {
-        dnnl_binary_desc_t d = new dnnl_binary_desc_t();
-        check(dnnl_binary_desc_init(d, dnnl_binary_mul, data, factor, data), "binary descriptor");
-        dnnl_post_ops ops = new dnnl_post_ops();
-        check(dnnl_post_ops_create(ops), "post-ops");
-        dnnl_primitive_attr attr = null;
-        try {
-            check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, factor), "binary post-op");
-            check(dnnl_post_ops_append_eltwise(ops, 1f, dnnl_eltwise_relu, 0f, 0f), "ReLU post-op");
-            attr = userScratchpadWith(ops);
-            return declineReference(primitiveDesc(d, attr, null, "binary primitive descriptor"));
-        } finally {
-            if (attr != null) {
-                dnnl_primitive_attr_destroy(attr);
-            }
-            dnnl_post_ops_destroy(ops);
-        }
+        return binaryMul(data, factor, true, factor);
     }
 
     /** User arrays: 0 = dy, 1 = x, 2 = work, 3 = dx; bound: 0 = a, 1 = b, 2 = s. */
@@ -354,9 +339,14 @@ final class DirectEltwise {
      * where oneDNN has only a reference implementation.
      */
     private static dnnl_primitive_desc binaryMul(dnnl_memory_desc_t data, dnnl_memory_desc_t factor, dnnl_memory_desc_t... postAdds) {
+        return binaryMul(data, factor, false, postAdds);
+    }
+
+    /** As {@link #binaryMul(dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t...)}, with {@code relu} a ReLU post-op (alpha 0) last. */
+    private static dnnl_primitive_desc binaryMul(dnnl_memory_desc_t data, dnnl_memory_desc_t factor, boolean relu, dnnl_memory_desc_t... postAdds) {
         dnnl_binary_desc_t d = new dnnl_binary_desc_t();
         check(dnnl_binary_desc_init(d, dnnl_binary_mul, data, factor, data), "binary descriptor");
-        if (postAdds.length == 0) {
+        if (postAdds.length == 0 && !relu) {
             return declineReference(primitiveDesc(d, userScratchpad, null, "binary primitive descriptor"));
         }
         dnnl_post_ops ops = new dnnl_post_ops();
@@ -365,6 +355,9 @@ final class DirectEltwise {
         try {
             for (dnnl_memory_desc_t add : postAdds) {
                 check(dnnl_post_ops_append_binary(ops, dnnl_binary_add, add), "binary post-op");
+            }
+            if (relu) {
+                check(dnnl_post_ops_append_eltwise(ops, 1f, dnnl_eltwise_relu, 0f, 0f), "ReLU post-op");
             }
             attr = userScratchpadWith(ops);
             return declineReference(primitiveDesc(d, attr, null, "binary primitive descriptor"));

@@ -236,11 +236,16 @@ final class OneDnn {
 
         /** The memory a primitive reads for user array i: the array itself, or a reordered copy. */
         dnnl_memory input(int i, dnnl_memory_desc_t userMd, dnnl_memory_desc_t wanted) {
+            return input(i, userMd, wanted, false);
+        }
+
+        /** {@link #input} or {@link #boundInput}: the reordered copy in the scratch area or in a {@link #bound} memory. */
+        private dnnl_memory input(int i, dnnl_memory_desc_t userMd, dnnl_memory_desc_t wanted, boolean intoBound) {
             dnnl_memory u = user(i, userMd);
             if (dnnl_memory_desc_equal(userMd, wanted) != 0) {
                 return u;
             }
-            dnnl_memory copy = buffer(wanted);
+            dnnl_memory copy = intoBound ? bound(wanted) : buffer(wanted);
             addReorder(userMd, wanted, u, copy);
             return copy;
         }
@@ -286,13 +291,7 @@ final class OneDnn {
          * reorder is needed the user array itself is returned and nothing is bound.
          */
         dnnl_memory boundInput(int i, dnnl_memory_desc_t userMd, dnnl_memory_desc_t wanted) {
-            dnnl_memory u = user(i, userMd);
-            if (dnnl_memory_desc_equal(userMd, wanted) != 0) {
-                return u;
-            }
-            dnnl_memory copy = bound(wanted);
-            addReorder(userMd, wanted, u, copy);
-            return copy;
+            return input(i, userMd, wanted, true);
         }
 
         /** The reorders of {@link #output}s back into the user arrays, after every primitive that writes them. */
