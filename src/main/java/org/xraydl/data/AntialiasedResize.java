@@ -19,8 +19,9 @@ import static org.bytedeco.opencv.global.opencv_core.CV_MAKETYPE;
  * weights normalised to sum 1. A horizontal pass, then a vertical one; an axis whose size does not change is
  * not resampled (as in PIL).
  *
- * <p>Rounding is PIL's exactly, so the result is bit-identical to Pillow's on the same 8-bit input (checked
- * offline against Pillow, see {@code tools/antialias_compare.py}): the normalised double weights become
+ * <p>Rounding is PIL's exactly, so the result is bit-identical to Pillow's on the same 8-bit input (checked offline
+ * with {@code tools/antialias_compare.py}: Pillow 9.4, 20 training images, 224 -> 109 and 60 crops of 170..210 px
+ * -> 96, grey and 3-channel: no level differs): the normalised double weights become
  * fixed-point integers {@code (int) (0.5 + w * 2^22)}, each output is {@code (2^21 + sum(level * weight)) >> 22}
  * clamped to 0..255, and the horizontal pass's result is rounded to 8 bits before the vertical pass.
  */
