@@ -121,6 +121,9 @@ public final class ConfigLoader {
                 "classWeights must be none or balanced, got " + c.classWeights());
         require(java.util.Set.of("imagenet", "vgg").contains(c.normalization()),
                 "normalization must be imagenet or vgg, got " + c.normalization());
+        require(org.xraydl.data.Resampling.NAMES.contains(c.resampling()),
+                "resampling must be opencv (OpenCV INTER_LINEAR crop, INTER_AREA evaluation) or antialias (PIL's antialiased bilinear), got "
+                        + c.resampling());
         require(java.util.Set.of("local", "spark").contains(c.engine()),
                 "engine must be local or spark, got " + c.engine());
         require(java.util.Set.of("sensitivity", "youden").contains(c.thresholdMethod()),

@@ -41,6 +41,9 @@ public record RunConfig(
         @JsonProperty("rotationDegrees") double rotationDegrees,
         @JsonProperty("cropScaleMin") double cropScaleMin,
         @JsonProperty("flip") boolean flip,
+        /* Filter of the training crop's and the evaluation resize: opencv (INTER_LINEAR crop, INTER_AREA evaluation)
+           | antialias (PIL's antialiased bilinear in both, as torchvision). Null (a config stored before the key) = opencv. */
+        @JsonProperty("resampling") String resampling,
 
         @JsonProperty("epochs") int epochs,
         @JsonProperty("batchSize") int batchSize,
@@ -109,6 +112,13 @@ public record RunConfig(
         /* Validation minibatch size; 0 = twice batchSize (inference needs less memory). */
         @JsonProperty("evalBatchSize") int evalBatchSize
 ) {
+
+    public RunConfig {
+        // Configs stored in model zips before the key existed: the only filter there was.
+        if (resampling == null) {
+            resampling = "opencv";
+        }
+    }
 
     public int evaluationBatchSize() {
         return evalBatchSize > 0 ? evalBatchSize : 2 * batchSize;

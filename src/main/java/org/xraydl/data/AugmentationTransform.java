@@ -31,10 +31,12 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
     /** Before rotation, so the whole chain sees what an 8-bit copy of the image would give. */
     private final MatTransform eightBit = new EightBit();
 
-    public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip) {
+    /** @param resampling the filter of the crop's resize (the run's {@code resampling} key) */
+    public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip,
+                                 Resampling resampling) {
         super(random);
         this.rotate = rotationDegrees > 0 ? new RotateImageTransform(random, (float) rotationDegrees) : null;
-        this.crop = new RandomResizedCropTransform(random, size, cropScaleMin);
+        this.crop = new RandomResizedCropTransform(random, size, cropScaleMin, resampling);
         this.flip = flip;
     }
 

@@ -2,30 +2,36 @@ package org.xraydl.data;
 
 import org.bytedeco.opencv.opencv_core.Mat;
 import org.bytedeco.opencv.opencv_core.Rect;
-import org.bytedeco.opencv.opencv_core.Size;
 
 import java.util.Random;
 
 import static org.bytedeco.opencv.global.opencv_imgproc.INTER_AREA;
-import static org.bytedeco.opencv.global.opencv_imgproc.resize;
 
 /**
  * The evaluation path of the paper (torchvision Resize(255) + CenterCrop(224)): shorter side
- * resized to {@code resizeTo}, then the central {@code size x size} square. Deterministic.
+ * resized to {@code resizeTo} with {@code resampling} (OpenCV: INTER_AREA), then the central {@code size x size}
+ * square. Deterministic.
  */
 public class CenterCropTransform extends MatTransform {
     private final int resizeTo;
     private final int size;
+    private final Resampling resampling;
 
-    public CenterCropTransform(int resizeTo, int size) {
+    public CenterCropTransform(int resizeTo, int size, Resampling resampling) {
         super(null);
         this.resizeTo = resizeTo;
         this.size = size;
+        this.resampling = resampling;
+    }
+
+    /** The evaluation view of a model: its resize, crop and filter. */
+    public static CenterCropTransform of(Preprocessing p) {
+        return new CenterCropTransform(p.resizeTo(), p.imageSize(), p.filter());
     }
 
     @Override
     CenterCropTransform copy() {
-        return new CenterCropTransform(resizeTo, size);
+        return new CenterCropTransform(resizeTo, size, resampling);
     }
 
     @Override
@@ -34,8 +40,7 @@ public class CenterCropTransform extends MatTransform {
         int w = mat.cols();
         int nh = resized(h, Math.min(h, w));
         int nw = resized(w, Math.min(h, w));
-        Mat resized = new Mat();
-        resize(mat, resized, new Size(nw, nh), 0, 0, INTER_AREA);
+        Mat resized = resampling.resize(mat, nw, nh, INTER_AREA);
         Mat out = resized.apply(new Rect((nw - size) / 2, (nh - size) / 2, size, size)).clone();
         return out;
     }

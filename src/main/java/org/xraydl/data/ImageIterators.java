@@ -37,8 +37,8 @@ public final class ImageIterators {
     public static DataSetIterator training(List<LabeledImage> images, Preprocessing p, RunConfig c, long seed, DecodePool pool) {
         ImageBatchIterator.Transforms transforms = c.augment()
                 ? (pass, position) -> new AugmentationTransform(ImageRandom.forImage(ImageRandom.passSeed(seed, pass), position),
-                        p.imageSize(), c.rotationDegrees(), c.cropScaleMin(), c.flip())
-                : (pass, position) -> new CenterCropTransform(p.resizeTo(), p.imageSize());
+                        p.imageSize(), c.rotationDegrees(), c.cropScaleMin(), c.flip(), p.filter())
+                : (pass, position) -> CenterCropTransform.of(p);
         List<URI> uris = uris(images);
         return new ImageBatchIterator(uris, new ShuffledCollectionSplit(uris, seed), transforms, p, c.batchSize(), false, pool);
     }
@@ -48,7 +48,7 @@ public final class ImageIterators {
     }
 
     public static DataSetIterator evaluation(List<LabeledImage> images, Preprocessing p, int batchSize, DecodePool pool) {
-        return evaluation(images, p, batchSize, new CenterCropTransform(p.resizeTo(), p.imageSize()), pool);
+        return evaluation(images, p, batchSize, CenterCropTransform.of(p), pool);
     }
 
     /** The evaluation iterator with another deterministic view (test-time augmentation). */
@@ -116,7 +116,7 @@ public final class ImageIterators {
 
     /** {@link #dataVec} over {@code images} in order with the plain evaluation view and metadata. */
     public static DataSetIterator dataVecEvaluation(List<LabeledImage> images, Preprocessing p, int batchSize) {
-        return dataVec(new CollectionInputSplit(uris(images)), new CenterCropTransform(p.resizeTo(), p.imageSize()), p, batchSize, true);
+        return dataVec(new CollectionInputSplit(uris(images)), CenterCropTransform.of(p), p, batchSize, true);
     }
 
     public static List<URI> uris(List<LabeledImage> images) {

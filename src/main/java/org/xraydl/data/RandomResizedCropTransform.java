@@ -2,30 +2,31 @@ package org.xraydl.data;
 
 import org.bytedeco.opencv.opencv_core.Mat;
 import org.bytedeco.opencv.opencv_core.Rect;
-import org.bytedeco.opencv.opencv_core.Size;
 
 import java.util.Random;
 
 import static org.bytedeco.opencv.global.opencv_imgproc.INTER_LINEAR;
-import static org.bytedeco.opencv.global.opencv_imgproc.resize;
 
 /**
  * torchvision's RandomResizedCrop, which DataVec lacks: a crop of random area (scaleMin..1 of
- * the image) and aspect ratio (3/4..4/3) at a random place, resized to size x size.
+ * the image) and aspect ratio (3/4..4/3) at a random place, resized to size x size with {@code resampling}
+ * (OpenCV: INTER_LINEAR).
  */
 public class RandomResizedCropTransform extends MatTransform {
     private final int size;
     private final double scaleMin;
+    private final Resampling resampling;
 
-    public RandomResizedCropTransform(Random random, int size, double scaleMin) {
+    public RandomResizedCropTransform(Random random, int size, double scaleMin, Resampling resampling) {
         super(random);
         this.size = size;
         this.scaleMin = scaleMin;
+        this.resampling = resampling;
     }
 
     @Override
     RandomResizedCropTransform copy() {
-        return new RandomResizedCropTransform(getRandom(), size, scaleMin);
+        return new RandomResizedCropTransform(getRandom(), size, scaleMin, resampling);
     }
 
     @Override
@@ -50,8 +51,6 @@ public class RandomResizedCropTransform extends MatTransform {
             rect = new Rect((w - s) / 2, (h - s) / 2, s, s);
         }
         Mat cropped = mat.apply(rect);
-        Mat out = new Mat();
-        resize(cropped, out, new Size(size, size), 0, 0, INTER_LINEAR);
-        return out;
+        return resampling.resize(cropped, size, size, INTER_LINEAR);
     }
 }

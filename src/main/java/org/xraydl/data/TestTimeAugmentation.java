@@ -2,14 +2,12 @@ package org.xraydl.data;
 
 import org.bytedeco.opencv.opencv_core.Mat;
 import org.bytedeco.opencv.opencv_core.Rect;
-import org.bytedeco.opencv.opencv_core.Size;
 import org.datavec.image.transform.ImageTransform;
 
 import java.util.List;
 import java.util.Random;
 
 import static org.bytedeco.opencv.global.opencv_imgproc.INTER_AREA;
-import static org.bytedeco.opencv.global.opencv_imgproc.resize;
 
 /**
  * The deterministic views averaged by {@code --tta}: the plain evaluation view (resize + centre
@@ -30,15 +28,16 @@ public final class TestTimeAugmentation {
     public static List<ImageTransform> views(Preprocessing p) {
         int r = p.resizeTo();
         int s = p.imageSize();
+        Resampling f = p.filter();
         return List.of(
-                new CenterCropTransform(r, s),
-                new ShiftedCrop(r, s, -0.5, 0), new ShiftedCrop(r, s, 0.5, 0),
-                new ShiftedCrop(r, s, 0, -0.5), new ShiftedCrop(r, s, 0, 0.5),
-                new ShiftedCrop((int) Math.round(r * ZOOM), s, 0, 0));
+                CenterCropTransform.of(p),
+                new ShiftedCrop(r, s, -0.5, 0, f), new ShiftedCrop(r, s, 0.5, 0, f),
+                new ShiftedCrop(r, s, 0, -0.5, f), new ShiftedCrop(r, s, 0, 0.5, f),
+                new ShiftedCrop((int) Math.round(r * ZOOM), s, 0, 0, f));
     }
 
     /**
-     * Shorter side resized to {@code resizeTo}, then a {@code size x size} crop whose centre is moved by
+     * Shorter side resized to {@code resizeTo} with {@code resampling} (OpenCV: INTER_AREA, as {@link CenterCropTransform}), then a {@code size x size} crop whose centre is moved by
      * {@code fx}, {@code fy} times the free margin on each side (-1 = at the left/top edge, 0 = centred).
      */
     static final class ShiftedCrop extends MatTransform {
@@ -46,18 +45,20 @@ public final class TestTimeAugmentation {
         private final int size;
         private final double fx;
         private final double fy;
+        private final Resampling resampling;
 
-        ShiftedCrop(int resizeTo, int size, double fx, double fy) {
+        ShiftedCrop(int resizeTo, int size, double fx, double fy, Resampling resampling) {
             super(null);
             this.resizeTo = resizeTo;
             this.size = size;
             this.fx = fx;
             this.fy = fy;
+            this.resampling = resampling;
         }
 
         @Override
         ShiftedCrop copy() {
-            return new ShiftedCrop(resizeTo, size, fx, fy);
+            return new ShiftedCrop(resizeTo, size, fx, fy, resampling);
         }
 
         @Override
@@ -65,8 +66,7 @@ public final class TestTimeAugmentation {
             double scale = resizeTo / (double) Math.min(mat.rows(), mat.cols());
             int nh = Math.max(size, (int) Math.round(mat.rows() * scale));
             int nw = Math.max(size, (int) Math.round(mat.cols() * scale));
-            Mat resized = new Mat();
-            resize(mat, resized, new Size(nw, nh), 0, 0, INTER_AREA);
+            Mat resized = resampling.resize(mat, nw, nh, INTER_AREA);
             int x = offset(nw, fx);
             int y = offset(nh, fy);
             return resized.apply(new Rect(x, y, size, size)).clone();

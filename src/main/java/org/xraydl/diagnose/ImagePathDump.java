@@ -36,7 +36,8 @@ import java.util.Locale;
  * </ul>
  * <pre>
  * java ... org.xraydl.diagnose.ImagePathDump [--data ../shared/datasets/chest-xray/train] [--per-class 150]
- *     [--size 96] [--resize-ratio 1.14] [--aug 10] [--rotation 10] [--crop-min 0.7] [--seed 7] [--out target/imgpath]
+ *     [--size 96] [--resize-ratio 1.14] [--aug 10] [--rotation 10] [--crop-min 0.7] [--seed 7] [--resampling opencv]
+ *     [--out target/imgpath]
  * </pre>
  */
 public final class ImagePathDump {
@@ -55,6 +56,7 @@ public final class ImagePathDump {
         double rotation = 10;
         double cropMin = 0.7;
         long seed = 7;
+        String resampling = "opencv";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--data" -> data = Path.of(args[++i]);
@@ -66,13 +68,14 @@ public final class ImagePathDump {
                 case "--rotation" -> rotation = Double.parseDouble(args[++i]);
                 case "--crop-min" -> cropMin = Double.parseDouble(args[++i]);
                 case "--seed" -> seed = Long.parseLong(args[++i]);
+                case "--resampling" -> resampling = args[++i];
                 default -> throw new IllegalArgumentException("usage: [--data DIR] [--out DIR] [--per-class N] [--size S] "
-                        + "[--resize-ratio R] [--aug K] [--rotation DEG] [--crop-min F] [--seed N]");
+                        + "[--resize-ratio R] [--aug K] [--rotation DEG] [--crop-min F] [--seed N] [--resampling opencv|antialias]");
             }
         }
         Files.createDirectories(out);
         List<LabeledImage> images = sample(data, perClass);
-        Preprocessing p = new Preprocessing(LABELS, size, 3, resizeRatio, "imagenet");
+        Preprocessing p = new Preprocessing(LABELS, size, 3, resizeRatio, "imagenet", resampling);
         try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("files.txt")))) {
             images.forEach(im -> w.println(im.file().toAbsolutePath()));
         }
@@ -134,7 +137,7 @@ public final class ImagePathDump {
         AugmentationTransform[] made = new AugmentationTransform[uris.size()];
         ImageBatchIterator it = new ImageBatchIterator(uris, null, (pass, position) -> made[position] =
                 new AugmentationTransform(ImageRandom.forImage(ImageRandom.passSeed(seed, pass), position), p.imageSize(),
-                        rotation, cropMin, false), p, 32, false, null);
+                        rotation, cropMin, false, p.filter()), p, 32, false, null);
         INDArray x = all(it);
         for (int i = 0; i < made.length; i++) {
             angles[i] = made[i].lastRotationDegrees().orElse(0);

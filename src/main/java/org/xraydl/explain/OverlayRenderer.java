@@ -21,7 +21,7 @@ public final class OverlayRenderer {
     public OverlayRenderer(ModelBundle bundle, String camLayer) {
         Preprocessing pre = bundle.preprocessing();
         this.cam = new GradCam(bundle.network(), camLayer);
-        this.crop = new CenterCropTransform(pre.resizeTo(), pre.imageSize());
+        this.crop = CenterCropTransform.of(pre);
     }
 
     /** The overlay of {@code classIndex} (-1: the predicted class) on {@code image}, whose model input is {@code input}. */

@@ -13,6 +13,7 @@ import org.xraydl.config.RunConfig;
 import org.xraydl.data.AugmentationTransform;
 import org.xraydl.data.ClassLabels;
 import org.xraydl.data.CenterCropTransform;
+import org.xraydl.data.Resampling;
 import org.xraydl.data.ImageFolder;
 import org.xraydl.data.ImageFolderScanner;
 import org.xraydl.data.LabeledImage;
@@ -338,10 +339,11 @@ public final class DataOverview {
         BufferedImage orig = Images.read(image);
         first.add(new Images.Tile(orig, "original\n" + orig.getWidth() + " x " + orig.getHeight() + " px"));
         int resizeTo = (int) Math.round(size * config.resizeRatio());
-        first.add(new Images.Tile(Images.of(new CenterCropTransform(resizeTo, size).transform(original)),
+        Resampling filter = Resampling.of(config.resampling());
+        first.add(new Images.Tile(Images.of(new CenterCropTransform(resizeTo, size, filter).transform(original)),
                 "evaluation input\nresize " + resizeTo + " → crop " + size));
         AugmentationTransform aug = new AugmentationTransform(new Random(seed), size, config.rotationDegrees(),
-                config.cropScaleMin(), config.flip());
+                config.cropScaleMin(), config.flip(), filter);
         List<Images.Tile> augmented = new ArrayList<>();
         for (int i = 1; i <= copies; i++) {
             augmented.add(new Images.Tile(Images.of(aug.transform(original)), "augmented #" + i + "\n" + size + " x " + size + " px"));
@@ -362,6 +364,7 @@ public final class DataOverview {
                 List.of("rotation", "±" + Table.num(config.rotationDegrees(), 1) + "°"),
                 List.of("random resized crop", "area " + Table.num(config.cropScaleMin(), 2) + "..1, aspect 3/4..4/3"),
                 List.of("horizontal flip", config.flip() ? "p = 0.5" : "off"),
+                List.of("resampling", config.resampling()),
                 List.of("used in training", config.augment() ? "yes" : "no (augment: false)")));
     }
 

@@ -116,6 +116,26 @@ class ConfigLoaderTest {
         assertEquals(0.0, ConfigLoader.fromJson(old).emaDecay());
     }
 
+    @Test
+    void resamplingIsOpencvByDefaultValidatedInOneLineAndPartOfTheSnapshot() throws Exception {
+        assertEquals("opencv", ConfigLoader.load(null, Map.of()).resampling(), "today's filters unless asked for");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("resampling", "bicubic")),
+                "invalid configuration: resampling must be opencv (OpenCV INTER_LINEAR crop, INTER_AREA evaluation) or antialias");
+        assertOneLine(() -> ConfigLoader.load(null, Map.of("resampling", "ANTIALIAS")), "got ANTIALIAS");
+        RunConfig c = ConfigLoader.load(null, Map.of("resampling", "antialias"));
+        assertEquals("antialias", c.resampling());
+        assertTrue(ConfigLoader.toYaml(c).contains("resampling: \"antialias\"") || ConfigLoader.toYaml(c).contains("resampling: antialias"),
+                ConfigLoader.toYaml(c));
+        assertEquals(c, ConfigLoader.fromJson(ConfigLoader.JSON.writeValueAsString(c)));
+        // A configuration stored in a model zip before the key existed reads as opencv, so it equals the run's own
+        // config.yaml (defaults merged) and an old checkpoint still resumes.
+        com.fasterxml.jackson.databind.node.ObjectNode stored = ConfigLoader.JSON.valueToTree(ConfigLoader.load(null, Map.of()));
+        stored.remove("resampling");
+        RunConfig old = ConfigLoader.fromJson(stored.toString());
+        assertEquals("opencv", old.resampling());
+        assertEquals(ConfigLoader.load(null, Map.of()), old);
+    }
+
     private static void assertOneLine(org.junit.jupiter.api.function.Executable ex, String expected) {
         UserError e = assertThrows(UserError.class, ex);
         assertTrue(e.getMessage().contains(expected), e.getMessage());

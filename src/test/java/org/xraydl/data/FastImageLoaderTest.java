@@ -205,12 +205,12 @@ class FastImageLoaderTest {
         DataSetIterator dataVecPath = ImageIterators.dataVecEvaluation(images, pre, 3);
         assertInstanceOf(FastImageLoader.class,
                 ((FastImageRecordReader) ((RecordReaderDataSetIterator) dataVecPath).getRecordReader()).loader());
-        assertSameBatches(dataVec(new CollectionInputSplit(uris), new CenterCropTransform(pre.resizeTo(), size), pre, 3, true),
+        assertSameBatches(dataVec(new CollectionInputSplit(uris), CenterCropTransform.of(pre), pre, 3, true),
                 dataVecPath, "DataVec evaluation path");
         try (DecodePool pool = DecodePool.of(3)) {
-            assertSameBatches(dataVec(new CollectionInputSplit(uris), new CenterCropTransform(pre.resizeTo(), size), pre, 3, true),
+            assertSameBatches(dataVec(new CollectionInputSplit(uris), CenterCropTransform.of(pre), pre, 3, true),
                     ImageIterators.evaluation(images, pre, 3, pool), "evaluation");
-            assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 4), new CenterCropTransform(pre.resizeTo(), size), pre, 3, false),
+            assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 4), CenterCropTransform.of(pre), pre, 3, false),
                     ImageIterators.training(images, pre, plain, 4, pool), "training without augmentation");
             assertSameBatches(dataVec(new ShuffledCollectionSplit(uris, 9), new PerImageAugmentation(9, size, augmented), pre, 3, false),
                     ImageIterators.training(images, pre, augmented, 9, pool), "training with augmentation");
@@ -248,7 +248,8 @@ class FastImageLoaderTest {
             for (int i = 0; i <= k; i++) {
                 seed = stream.nextLong();
             }
-            return new AugmentationTransform(new Random(seed), size, c.rotationDegrees(), c.cropScaleMin(), c.flip()).transform(image);
+            return new AugmentationTransform(new Random(seed), size, c.rotationDegrees(), c.cropScaleMin(), c.flip(),
+                    Resampling.of(c.resampling())).transform(image);
         }
     }
 
@@ -259,7 +260,7 @@ class FastImageLoaderTest {
         Preprocessing pre = Preprocessing.of(c, List.of("NORMAL", "PNEUMONIA"));
         Predictor predictor = new Predictor(new ModelBundle(ModelFactory.create(c, 2, null), pre, c, Map.of()));
         NativeImageLoader dataVec = new NativeImageLoader(pre.imageSize(), pre.imageSize(), pre.channels(),
-                new CenterCropTransform(pre.resizeTo(), pre.imageSize()));
+                CenterCropTransform.of(pre));
         ImageNormalizer normalizer = new ImageNormalizer(pre.normalization());
         for (LabeledImage image : images) {
             INDArray expected = normalizer.normalize(dataVec.asMatrix(image.file().toFile()));

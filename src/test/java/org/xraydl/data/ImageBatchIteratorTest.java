@@ -168,7 +168,7 @@ class ImageBatchIteratorTest {
                     throw new IllegalStateException(e);
                 }
             }
-            return new CenterCropTransform(p.resizeTo(), p.imageSize());
+            return CenterCropTransform.of(p);
         };
         try (DecodePool pool = DecodePool.of(2)) {
             DataSet batch = assertTimeoutPreemptively(LIMIT,
@@ -234,7 +234,7 @@ class ImageBatchIteratorTest {
         for (int k = 0; k < order.size(); k++) {
             // image k alone: its file, decoded by DataVec's own loader with an augmentation seeded for (seed, k)
             AugmentationTransform alone = new AugmentationTransform(new Random(expectedImageSeed(seed, k)), s, c.rotationDegrees(),
-                    c.cropScaleMin(), c.flip());
+                    c.cropScaleMin(), c.flip(), p.filter());
             INDArray expected = normalizer.normalize(new org.datavec.image.loader.NativeImageLoader(s, s, p.channels(), alone)
                     .asMatrix(new java.io.File(order.get(k))));
             INDArray row = batches.get(k / 4).getFeatures().slice(k % 4);
@@ -244,7 +244,7 @@ class ImageBatchIteratorTest {
         }
         // and the check can fail: image 0 with image 1's numbers is another image
         AugmentationTransform shifted = new AugmentationTransform(new Random(expectedImageSeed(seed, 1)), s, c.rotationDegrees(),
-                c.cropScaleMin(), c.flip());
+                c.cropScaleMin(), c.flip(), p.filter());
         INDArray other = normalizer.normalize(new org.datavec.image.loader.NativeImageLoader(s, s, p.channels(), shifted)
                 .asMatrix(new java.io.File(order.get(0))));
         assertFalse(java.util.Arrays.equals(values(other), values(batches.get(0).getFeatures().slice(0))));

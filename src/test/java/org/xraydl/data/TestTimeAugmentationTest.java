@@ -35,7 +35,7 @@ class TestTimeAugmentationTest {
         }
         // Shorter side 20 -> resizeTo 20 (no scaling); crop 16: free margins 12 (x) and 2 (y) per side.
         // fx = -0.5: x = 12 - 6 = 6; fy = +0.5: y = 2 + 1 = 3.
-        Mat out = new TestTimeAugmentation.ShiftedCrop(20, 16, -0.5, 0.5).transform(mat, null);
+        Mat out = new TestTimeAugmentation.ShiftedCrop(20, 16, -0.5, 0.5, Resampling.OPENCV).transform(mat, null);
         assertEquals(16, out.rows());
         assertEquals(16, out.cols());
         try (UByteIndexer ix = out.createIndexer()) {

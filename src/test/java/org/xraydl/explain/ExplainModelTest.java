@@ -101,7 +101,7 @@ class ExplainModelTest {
             }
         }
         // the model saw the central 37x37 square (shorter side 37 resized to 9, centre 8x8 of 12x9... as CenterCropTransform)
-        double[] window = new org.xraydl.data.CenterCropTransform(9, 8).sourceWindow(50, 37);
+        double[] window = new org.xraydl.data.CenterCropTransform(9, 8, org.xraydl.data.Resampling.OPENCV).sourceWindow(50, 37);
         BufferedImage out = Overlay.render(grey, map, window);
         BufferedImage png = ImageIO.read(new ByteArrayInputStream(Overlay.png(out)));
         assertEquals(50, png.getWidth());

@@ -172,7 +172,7 @@ class DataOverviewTest {
         assertNotEquals(java.util.Arrays.hashCode(a), java.util.Arrays.hashCode(b), "two draws of the augmentation differ");
         assertNotEquals(java.util.Arrays.hashCode(b), java.util.Arrays.hashCode(c));
         assertArrayEquals(pixels(grid), pixels(overview.augmentationGrid(example, 4, tile, 11)), "seeded");
-        assertEquals(List.of("input size", "rotation", "random resized crop", "horizontal flip", "used in training"),
+        assertEquals(List.of("input size", "rotation", "random resized crop", "horizontal flip", "resampling", "used in training"),
                 overview.augmentationSettings().column("setting"));
         assertEquals("32 px", overview.augmentationSettings().get(0, "value"));
     }
