@@ -38,7 +38,17 @@ public class Main implements Runnable {
             System.err.println("error: " + e.getMessage());
             return 2;
         }
-        CommandLine cl = new CommandLine(new Main());
+        return commandLine(new Main()).execute(args);
+    }
+
+    /**
+     * A picocli command line for {@code command} with the project's convention for failures: a bad option or a
+     * {@link UserError} (anywhere in the cause chain) is one line on stderr and exit status 2; anything else is one
+     * line and status 1, its stack trace only with {@code XRAYDL_DEBUG} set. The diagnostic mains
+     * ({@code org.xraydl.diagnose}) use it too.
+     */
+    public static CommandLine commandLine(Object command) {
+        CommandLine cl = new CommandLine(command);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             Throwable t = ex;
             while (!(t instanceof UserError) && t.getCause() != null && t.getCause() != t) {
@@ -60,7 +70,7 @@ public class Main implements Runnable {
             ex.getCommandLine().getErr().println("error: " + ex.getMessage() + " (see --help)");
             return 2;
         });
-        return cl.execute(args);
+        return cl;
     }
 
     static String firstLine(String s) {

@@ -7,6 +7,8 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.xraydl.UserError;
+import org.xraydl.cli.Main;
 import org.xraydl.config.ConfigLoader;
 import org.xraydl.config.RunConfig;
 import org.xraydl.kernels.FastLayers;
@@ -14,6 +16,8 @@ import org.xraydl.kernels.NativeHelpers;
 import org.xraydl.kernels.OpenMpSpin;
 import org.xraydl.kernels.ShapeInfoCache;
 import org.xraydl.model.ModelFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import java.io.File;
 import java.io.IOException;
@@ -26,6 +30,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 
 /**
  * Cross-engine check, Java side: loads the weights and batches written by {@code tools/torch_equivalence.py}
@@ -39,6 +44,8 @@ import java.util.TreeMap;
  * <pre>
  * java ... org.xraydl.diagnose.EngineEquivalence [--data target/equiv] [--config config/full-cpu.yaml] [--mode fast|helpers|plain]
  * </pre>
+ * A bad argument or a missing or unreadable dump is one line on stderr and exit status 2, as in the CLI
+ * ({@link Main#commandLine}).
  * Modes: {@code fast} the project's defaults (oneDNN helpers and the org.xraydl.kernels layers); {@code helpers}
  * DL4J's own layers with its oneDNN helpers (every {@code -Dxraydl.fast*} lever off); {@code plain} DL4J's own layers
  * without helpers (its Java/ND4J code paths). The run overrides {@code imageSize} (the data's), {@code batchSize},
@@ -68,41 +75,78 @@ public final class EngineEquivalence {
     record Row(String category, String tensor, long n, double maxAbs, double refMax, double rel, double l2, double floorRel, double floorL2) {
     }
 
-    private EngineEquivalence(Path dir, PrintWriter tsv) throws IOException {
+    private EngineEquivalence(Path dir, PrintWriter tsv) {
         this.dir = dir;
-        this.manifest = JSON.readTree(dir.resolve("manifest.json").toFile());
+        Path file = dir.resolve("manifest.json");
+        try {
+            this.manifest = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UserError("dump file " + file + " cannot be read as JSON (" + e.getClass().getSimpleName() + "): " + RERUN);
+        }
         this.tsv = tsv;
     }
 
-    public static void main(String[] args) throws Exception {
-        OpenMpSpin.applyBeforeNd4j(); // as the CLI does before ND4J loads
-        ShapeInfoCache.applyBeforeNd4j();
-        Path data = Path.of("target/equiv");
-        Path config = Path.of("config/full-cpu.yaml");
-        String mode = "fast";
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--data" -> data = Path.of(args[++i]);
-                case "--config" -> config = Path.of(args[++i]);
-                case "--mode" -> mode = args[++i];
-                default -> throw new IllegalArgumentException("usage: [--data DIR] [--config FILE] [--mode fast|helpers|plain]");
+    /** What to do about a missing or unreadable dump: the Python side writes it. */
+    private static final String RERUN = "run tools/torch_equivalence.py --out DIR first and pass --data DIR";
+
+    static final List<String> MODES = List.of("fast", "helpers", "plain");
+
+    @Command(name = "EngineEquivalence", sortOptions = false, usageHelpAutoWidth = true,
+            description = "Compares the project's DenseNet with the tensors tools/torch_equivalence.py wrote (torchvision's).")
+    static final class Cli implements Callable<Integer> {
+        @Option(names = "--data", paramLabel = "DIR", defaultValue = "target/equiv",
+                description = "Folder of case folders (each with a manifest.json) written by tools/torch_equivalence.py --out (default: ${DEFAULT-VALUE})")
+        Path data;
+        @Option(names = "--config", paramLabel = "FILE", defaultValue = "config/full-cpu.yaml",
+                description = "Run configuration the network is built from, as train builds it (default: ${DEFAULT-VALUE})")
+        Path config;
+        @Option(names = "--mode", paramLabel = "MODE", defaultValue = "fast",
+                description = "fast (the project's defaults), helpers (DL4J's layers with oneDNN) or plain (DL4J's layers, no helpers) (default: ${DEFAULT-VALUE})")
+        String mode;
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit")
+        boolean help;
+
+        @Override
+        public Integer call() throws IOException {
+            OpenMpSpin.applyBeforeNd4j(); // as the CLI does before ND4J loads
+            ShapeInfoCache.applyBeforeNd4j();
+            if (!MODES.contains(mode)) {
+                throw new UserError("--mode must be one of " + String.join(", ", MODES) + ", got '" + mode + "'");
             }
-        }
-        applyMode(mode);
-        List<Path> cases = new ArrayList<>();
-        try (var s = Files.list(data)) {
-            s.filter(p -> Files.isRegularFile(p.resolve("manifest.json"))).sorted().forEach(cases::add);
-        }
-        if (cases.isEmpty()) {
-            throw new IllegalArgumentException("no case folders with a manifest.json under " + data + ": run tools/torch_equivalence.py first");
-        }
-        for (Path c : cases) {
-            try (PrintWriter tsv = new PrintWriter(Files.newBufferedWriter(c.resolve("java-" + mode + ".tsv")))) {
-                tsv.println("category\ttensor\tn\tmax_abs_err\tref_max_abs\trel_err\trel_l2_err\ttorch_f32_vs_f64_rel\ttorch_f32_vs_f64_rel_l2");
-                new EngineEquivalence(c, tsv).run(config, mode);
+            if (!Files.isDirectory(data)) {
+                throw new UserError("data folder not found: " + data + " (" + RERUN + ")");
             }
+            if (!Files.isRegularFile(config)) {
+                throw new UserError("config file not found: " + config + " (pass --config config/full-cpu.yaml or another YAML file)");
+            }
+            List<Path> cases = new ArrayList<>();
+            try (var s = Files.list(data)) {
+                s.filter(p -> Files.isRegularFile(p.resolve("manifest.json"))).sorted().forEach(cases::add);
+            }
+            if (cases.isEmpty()) {
+                throw new UserError("no case folders with a manifest.json under " + data + ": " + RERUN);
+            }
+            applyMode(mode);
+            for (Path c : cases) {
+                try (PrintWriter tsv = new PrintWriter(Files.newBufferedWriter(c.resolve("java-" + mode + ".tsv")))) {
+                    tsv.println("category\ttensor\tn\tmax_abs_err\tref_max_abs\trel_err\trel_l2_err\ttorch_f32_vs_f64_rel\ttorch_f32_vs_f64_rel_l2");
+                    new EngineEquivalence(c, tsv).run(config, mode);
+                }
+            }
+            return 0;
         }
-        System.exit(0);
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /**
+     * Parses {@code args} and runs the comparison; returns the exit status (0, 2 for a bad argument or a missing or
+     * unreadable dump, one line on stderr, as the CLI does) and never calls System.exit (tests use this).
+     */
+    public static int run(String... args) {
+        return Main.commandLine(new Cli()).execute(args);
     }
 
     static void applyMode(String mode) {
@@ -115,26 +159,26 @@ public final class EngineEquivalence {
                 }
                 NativeHelpers.configure(mode.equals("helpers"));
             }
-            default -> throw new IllegalArgumentException("mode must be fast, helpers or plain: " + mode);
+            default -> throw new UserError("--mode must be one of " + String.join(", ", MODES) + ", got '" + mode + "'");
         }
     }
 
     private void run(Path config, String mode) throws IOException {
-        int batch = manifest.get("batch").asInt();
-        int steps = manifest.get("steps").asInt();
-        double lr = manifest.get("lr").asDouble();
+        int batch = field("batch").asInt();
+        int steps = field("steps").asInt();
+        double lr = field("lr").asDouble();
         Map<String, Object> o = new LinkedHashMap<>();
-        o.put("imageSize", manifest.get("size").asInt());
+        o.put("imageSize", field("size").asInt());
         o.put("batchSize", batch);
         o.put("learningRate", lr);
-        o.put("weightDecay", manifest.get("weight_decay").asDouble());
+        o.put("weightDecay", field("weight_decay").asDouble());
         o.put("lrSchedule", "constant");
         RunConfig c = ConfigLoader.load(config, o);
         float[] cw = floats(npy("class_weights.npy"));
         ComputationGraph net = ModelFactory.create(c, 2, new double[]{cw[0], cw[1]});
         boolean logStd = net.getLayer("bn").paramTable().containsKey("log10stdev");
         System.out.printf(Locale.ROOT, "%n### case %s, mode %s (helpers %s; batch norm keeps %s; config %s: optimizer %s, wd %g, BN eps %s)%n%n",
-                manifest.get("case").asText(), mode, NativeHelpers.enabled(), logStd ? "log10(std)" : "the variance",
+                field("case").asText(), mode, NativeHelpers.enabled(), logStd ? "log10(std)" : "the variance",
                 config, c.optimizer(), c.weightDecay(), ((org.deeplearning4j.nn.conf.layers.BatchNormalization)
                         net.getLayer("bn").conf().getLayer()).getEps());
         System.out.println("layers: " + layerClasses(net));
@@ -146,13 +190,12 @@ public final class EngineEquivalence {
 
         // train-mode forward: every layer, then the logits
         Map<String, INDArray> acts = net.feedForward(new INDArray[]{x0}, true, false);
-        File[] actFiles = dir.resolve("act").toFile().listFiles();
-        java.util.Arrays.sort(actFiles);
+        File[] actFiles = files("act");
         for (File f : actFiles) {
             String module = f.getName().substring(0, f.getName().length() - 4);
             TorchNames.vertex(module).ifPresent(v -> {
                 if (acts.containsKey(v)) {
-                    compare(category(v), "act " + v, floats(acts.get(v)), floats(Nd4j.createFromNpyFile(f)), null);
+                    compare(category(v), "act " + v, floats(acts.get(v)), floats(read(f)), null);
                 }
             });
         }
@@ -167,7 +210,7 @@ public final class EngineEquivalence {
         double score = net.score() - reg;
         double torchLoss = npy("fwd/loss.npy").getDouble(0);
         double torchLossN = npy("fwd/loss_n.npy").getDouble(0);
-        double sumW = manifest.get("sum_weights_batch0").asDouble();
+        double sumW = field("sum_weights_batch0").asDouble();
         System.out.printf(Locale.ROOT, "loss: DL4J score %.8f minus its weight-decay term 0.5 wd |W|^2 %.6f = %.8f; PyTorch sum(w_i ce_i)/batch %.8f (diff %.2e), PyTorch weighted mean %.8f"
                         + " (= sum / %.4f, the sum of the weights)%n", score + reg, reg, score, torchLossN, score - torchLossN, torchLoss, sumW);
         record("loss (DL4J score - decay term vs PyTorch sum/batch)", "loss", 1, Math.abs(score - torchLossN), Math.abs(torchLossN),
@@ -179,7 +222,7 @@ public final class EngineEquivalence {
         double theory = 1.0 / sumW;
         double num = 0, den = 0;
         List<String[]> gradRows = new ArrayList<>();
-        for (JsonNode pn : manifest.get("parameters")) {
+        for (JsonNode pn : field("parameters")) {
             String t = pn.asText();
             String[] vp = TorchNames.parameter(t).orElseThrow();
             INDArray g = grads.get(vp[0] + "_" + vp[1]);
@@ -247,8 +290,7 @@ public final class EngineEquivalence {
      * there), batch norms after a concatenation entirely (the fast layers share their statistics across a merge).
      */
     private void compareLayersInIsolation(ComputationGraph net) {
-        File[] files = dir.resolve("act").toFile().listFiles();
-        java.util.Arrays.sort(files);
+        File[] files = files("act");
         org.deeplearning4j.nn.workspace.LayerWorkspaceMgr mgr = org.deeplearning4j.nn.workspace.LayerWorkspaceMgr.noWorkspaces();
         for (File f : files) {
             String module = f.getName().substring(0, f.getName().length() - 4);
@@ -265,7 +307,7 @@ public final class EngineEquivalence {
             INDArray y = layer.activate(true, mgr).dup();
             var pair = layer.backpropGradient(dy, mgr);
             String kind = category(v).substring(4);
-            compare("alone: output of " + kind, v, floats(y), floats(Nd4j.createFromNpyFile(f)), null);
+            compare("alone: output of " + kind, v, floats(y), floats(read(f)), null);
             compare("alone: input gradient of " + kind, v, floats(pair.getSecond()), floats(npy("actgrad/" + in.get() + ".npy")),
                     floats(npy("actgrad64/" + in.get() + ".npy")));
             for (Map.Entry<String, INDArray> g : pair.getFirst().gradientForVariable().entrySet()) {
@@ -313,8 +355,7 @@ public final class EngineEquivalence {
             System.out.println("(per-vertex gradients not readable: " + e + ")");
             return;
         }
-        File[] files = dir.resolve("actgrad").toFile().listFiles();
-        java.util.Arrays.sort(files);
+        File[] files = files("actgrad");
         for (File f : files) {
             String module = f.getName().substring(0, f.getName().length() - 4);
             TorchNames.vertex(module).filter(eps::containsKey).ifPresent(v -> {
@@ -322,9 +363,9 @@ public final class EngineEquivalence {
                 for (int i = 0; i < a.length; i++) {
                     a[i] *= (float) scale;
                 }
-                float[] b = floats(Nd4j.createFromNpyFile(f));
+                float[] b = floats(read(f));
                 compare("dL/d(output), whole net: " + category(v).substring(4), "dL/d " + v, a, b,
-                        floats(Nd4j.createFromNpyFile(dir.resolve("actgrad64/" + f.getName()).toFile())));
+                        floats(npy("actgrad64/" + f.getName())));
                 if (module.endsWith("norm1") || module.endsWith("norm2") || module.endsWith("norm0") || module.endsWith(".norm")
                         || module.equals("norm5")) {
                     kinks(v, a, b, floats(npy("act/" + module + ".npy")));
@@ -390,7 +431,7 @@ public final class EngineEquivalence {
 
     /** After one step: the running variance against PyTorch's plain one (unbiased batch variance) and that made biased. */
     private void compareBiasedVariance(Map<String, float[]> now, Map<String, float[]> init) {
-        double m = manifest.get("bn_momentum").asDouble();
+        double m = field("bn_momentum").asDouble();
         for (String t : names()) {
             if (!t.endsWith("running_var")) {
                 continue;
@@ -400,7 +441,7 @@ public final class EngineEquivalence {
             compareUpdate("BN running var after 1 step vs PyTorch's (unbiased)", t, now.get(t), ref, null, i0);
             // v1 = (1-m) v0 + m * s2 * n/(n-1)  ->  (1-m) v0 + m * s2
             String module = t.substring("features.".length(), t.length() - ".running_var".length());
-            long[] shape = Nd4j.createFromNpyFile(dir.resolve("act/" + module + ".npy").toFile()).shape();
+            long[] shape = npy("act/" + module + ".npy").shape();
             double n = shape[0] * shape[2] * shape[3];
             float[] biased = new float[ref.length];
             for (int i = 0; i < ref.length; i++) {
@@ -424,7 +465,7 @@ public final class EngineEquivalence {
 
     private List<String> names() {
         List<String> out = new ArrayList<>();
-        manifest.get("names").forEach(n -> out.add(n.asText()));
+        field("names").forEach(n -> out.add(n.asText()));
         return out;
     }
 
@@ -625,7 +666,38 @@ public final class EngineEquivalence {
     }
 
     private INDArray npy(String rel) {
-        return Nd4j.createFromNpyFile(dir.resolve(rel).toFile());
+        return read(dir.resolve(rel).toFile());
+    }
+
+    /** A dump file as an array; a missing or unreadable one is a {@link UserError} naming it. */
+    private static INDArray read(File f) {
+        if (!f.isFile()) {
+            throw new UserError("dump file not found: " + f + " (" + RERUN + ")");
+        }
+        try {
+            return Nd4j.createFromNpyFile(f);
+        } catch (RuntimeException e) {
+            throw new UserError("dump file " + f + " cannot be read as .npy (" + e.getClass().getSimpleName() + "): " + RERUN, e);
+        }
+    }
+
+    /** The files of a dump folder, sorted by name; a missing folder is a {@link UserError} naming it. */
+    private File[] files(String folder) {
+        File[] files = dir.resolve(folder).toFile().listFiles();
+        if (files == null) {
+            throw new UserError("dump folder not found: " + dir.resolve(folder) + " (" + RERUN + ")");
+        }
+        java.util.Arrays.sort(files);
+        return files;
+    }
+
+    /** A field of the case's manifest.json; a missing one is a {@link UserError} (a dump from another version of the script). */
+    private JsonNode field(String name) {
+        JsonNode v = manifest.get(name);
+        if (v == null || v.isNull()) {
+            throw new UserError("dump file " + dir.resolve("manifest.json") + " has no '" + name + "': " + RERUN);
+        }
+        return v;
     }
 
     static float[] floats(INDArray a) {

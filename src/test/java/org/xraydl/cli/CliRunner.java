@@ -3,8 +3,9 @@ package org.xraydl.cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.function.IntSupplier;
 
-/** Runs the CLI in this JVM as a user would, capturing its exit code and output. */
+/** Runs the CLI (or a diagnostic main) in this JVM as a user would, capturing its exit code and output. */
 public final class CliRunner {
     private CliRunner() {
     }
@@ -14,6 +15,11 @@ public final class CliRunner {
 
     /** {@link Main#run} with stdout and stderr captured (and echoed afterwards, for the test log). */
     public static Outcome cli(String... args) {
+        return capture(() -> Main.run(args));
+    }
+
+    /** Any entry point returning an exit code (a diagnostic main's {@code run}), stdout and stderr captured as {@link #cli}. */
+    public static Outcome capture(IntSupplier entryPoint) {
         PrintStream oldOut = System.out;
         PrintStream oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -21,7 +27,7 @@ public final class CliRunner {
         try {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.run(args);
+            int code = entryPoint.getAsInt();
             return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setOut(oldOut);

@@ -6,6 +6,8 @@ import org.bytedeco.opencv.opencv_core.Scalar;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.xraydl.cli.CliRunner;
+import org.xraydl.cli.CliRunner.Outcome;
 import org.xraydl.data.ImageRandom;
 import org.xraydl.data.LabeledImage;
 import org.xraydl.data.Preprocessing;
@@ -19,8 +21,10 @@ import static org.bytedeco.opencv.global.opencv_core.CV_8UC1;
 import static org.bytedeco.opencv.global.opencv_imgcodecs.imwrite;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.xraydl.diagnose.DiagnoseErrors.assertUserError;
 
 class ImagePathDumpTest {
 
@@ -87,5 +91,83 @@ class ImagePathDumpTest {
             assertTrue(Math.abs(angles[i]) <= 10);
         }
         assertNotEquals(angles[0], angles[2]); // the same file, another view: another angle
+    }
+
+    /** Two classes, three small PNGs of one size (decode.npy holds them in one array): a.png and b.png in NORMAL, c.png in PNEUMONIA. */
+    private static Path tinyData(Path tmp) throws Exception {
+        Path data = tmp.resolve("data");
+        png(data.resolve("NORMAL"), "a.png", 20, 20, 10, 0, 200);
+        png(data.resolve("NORMAL"), "b.png", 20, 20, 20, 9, 9);
+        png(data.resolve("PNEUMONIA"), "c.png", 20, 20, 20, 100, 100);
+        return data;
+    }
+
+    private static Outcome dump(String... args) {
+        return CliRunner.capture(() -> ImagePathDump.run(args));
+    }
+
+    @Test
+    void theEntryPointWritesTheDumpAndPrintsItsOneLineSummary(@TempDir Path tmp) throws Exception {
+        Path data = tinyData(tmp);
+        Path out = tmp.resolve("out");
+        Outcome o = dump("--data", data.toString(), "--per-class", "1", "--size", "8", "--resize-ratio", "1.25", "--aug", "2",
+                "--seed", "5", "--out", out.toString());
+        assertEquals(0, o.code(), o.err());
+        assertEquals("2 files, 4 augmented views (seed 5) -> " + out + System.lineSeparator(), o.out());
+        for (String f : List.of("files.txt", "decode.npy", "eval.npy", "aug.npy", "aug_angles.txt")) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        }
+        assertEquals(4, Files.readAllLines(out.resolve("aug_angles.txt")).size());
+    }
+
+    @Test
+    void aMissingDataFolderIsOneLineNamingItAndWritesNothing(@TempDir Path tmp) {
+        Path missing = tmp.resolve("no-such-folder");
+        Path out = tmp.resolve("out");
+        assertUserError(dump("--data", missing.toString(), "--out", out.toString()), missing.toString(), "--data");
+        assertFalse(Files.exists(out), "no output folder for a run that cannot start");
+    }
+
+    @Test
+    void aDataFolderWithoutAClassSubfolderIsOneLineNamingTheSubfolder(@TempDir Path tmp) throws Exception {
+        Path data = tmp.resolve("data");
+        png(data.resolve("NORMAL"), "a.png", 20, 20, 10, 0, 200);
+        assertUserError(dump("--data", data.toString(), "--out", tmp.resolve("out").toString()), data.toString(), "PNEUMONIA/", "--data");
+    }
+
+    @Test
+    void anUnknownOptionIsOneLineNamingIt(@TempDir Path tmp) {
+        assertUserError(dump("--per-clas", "3", "--out", tmp.resolve("out").toString()), "--per-clas");
+    }
+
+    @Test
+    void aNonNumericNumberIsOneLineNamingTheOptionAndTheValue(@TempDir Path tmp) {
+        assertUserError(dump("--per-class", "ten", "--out", tmp.resolve("out").toString()), "--per-class", "ten");
+        assertUserError(dump("--crop-min", "0,7", "--out", tmp.resolve("out").toString()), "--crop-min", "0,7");
+        assertUserError(dump("--seed", "7.5", "--out", tmp.resolve("out").toString()), "--seed", "7.5");
+    }
+
+    @Test
+    void aMissingValueOrANumberOutOfRangeIsOneLineNamingTheOption(@TempDir Path tmp) throws Exception {
+        assertUserError(dump("--out", tmp.resolve("out").toString(), "--aug"), "--aug");
+        Path data = tinyData(tmp);
+        assertUserError(dump("--data", data.toString(), "--aug", "0", "--out", tmp.resolve("out").toString()), "--aug", "0");
+        assertUserError(dump("--data", data.toString(), "--crop-min", "1.5", "--out", tmp.resolve("out").toString()), "--crop-min", "1.5");
+        assertUserError(dump("--data", data.toString(), "--resampling", "cubic", "--out", tmp.resolve("out").toString()), "--resampling", "cubic");
+        assertUserError(dump("--data", data.toString(), "--resize-ratio", "0.9", "--out", tmp.resolve("out").toString()), "--resize-ratio", "0.9");
+    }
+
+    @Test
+    void filesOfDifferentSizesAreOneLineNamingThem(@TempDir Path tmp) throws Exception {
+        Path data = tinyData(tmp);
+        Path odd = png(data.resolve("PNEUMONIA"), "c.png", 30, 20, 20, 100, 100); // 20 wide, 30 high
+        assertUserError(dump("--data", data.toString(), "--per-class", "1", "--out", tmp.resolve("out").toString()), odd.toString(), "20x30");
+    }
+
+    @Test
+    void anOutputPathThatIsAFileIsOneLineNamingIt(@TempDir Path tmp) throws Exception {
+        Path data = tinyData(tmp);
+        Path file = Files.writeString(tmp.resolve("taken"), "x");
+        assertUserError(dump("--data", data.toString(), "--per-class", "1", "--out", file.toString()), file.toString(), "--out");
     }
 }
