@@ -42,7 +42,7 @@ split=${SPLIT:-}
 if [ -n "$split" ]; then
   echo "== job: compact DenseNet 96 px batch 32, 2 epochs, split $split  load $(load)" | tee -a "$out/window.log"
   java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --step epoch --data ../shared/datasets/chest-xray --split "$split" \
-      --config config/full-cpu.yaml --model densenet --size 96 --batch 32 --epochs 2 --growth 12 --blocks 2,4,6 \
+      --config config/full-cpu-192px.yaml --model densenet --size 96 --batch 32 --epochs 2 --growth 12 --blocks 2,4,6 \
       --init-features 24 --json "$out/project-epoch.json" > "$out/project-epoch.log" 2>&1
   echo "project: $(grep -o '"train_seconds"[^,]*' "$out/project-epoch.json" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
   /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --size 96 --batch 32 --epochs 2 \
@@ -51,7 +51,7 @@ if [ -n "$split" ]; then
   if [ -n "${D121_EPOCHS:-}" ]; then # the whole job for DenseNet-121 at 128 px, batch 32 (linear head as torchvision's)
     echo "== job: DenseNet-121 128 px batch 32, $D121_EPOCHS epoch(s), split $split  load $(load)" | tee -a "$out/window.log"
     java $JOPTS -cp "$CP" org.xraydl.cli.Main benchmark --step epoch --data ../shared/datasets/chest-xray --split "$split" \
-        --config config/full-cpu.yaml --model densenet121 --size 128 --batch 32 --epochs "$D121_EPOCHS" \
+        --config config/full-cpu-192px.yaml --model densenet121 --size 128 --batch 32 --epochs "$D121_EPOCHS" \
         --json "$out/project-epoch-d121.json" > "$out/project-epoch-d121.log" 2>&1
     echo "project: $(grep -o '"train_seconds"[^,]*' "$out/project-epoch-d121.json" | tr '\n' ' ')  load $(load)" | tee -a "$out/window.log"
     /usr/bin/python3 ../shared/bench/torch_peer_train.py --split "$split" --model densenet121 --size 128 --batch 32 \

@@ -43,6 +43,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void everyShippedConfigLoadsAndNamesItsRunAfterItsFile() throws Exception {
+        // A renamed or copied recipe that kept the old name would write into another recipe's run folder.
+        List<Path> files;
+        try (var s = Files.list(TestData.projectDir().resolve("config"))) {
+            files = s.filter(p -> p.getFileName().toString().endsWith(".yaml")).sorted().toList();
+        }
+        assertTrue(files.size() >= 5, "config/ holds the shipped recipes, found " + files);
+        for (Path f : files) {
+            RunConfig c = ConfigLoader.load(f, Map.of());
+            assertEquals(f.getFileName().toString().replaceFirst("\\.yaml$", ""), c.name(), f.toString());
+        }
+        RunConfig full = ConfigLoader.load(TestData.projectDir().resolve("config/full-cpu.yaml"), Map.of());
+        assertEquals("none", full.weights(), "the README's CPU recipe trains from scratch (no model hub here)");
+        assertEquals("../shared/datasets/chest-xray", full.data());
+    }
+
+    @Test
     void roundTripsThroughYamlAndJson() throws Exception {
         RunConfig c = ConfigLoader.load(null, Map.of("epochs", 2));
         Path dir = Files.createTempDirectory("cfg");
