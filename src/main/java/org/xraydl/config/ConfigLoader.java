@@ -115,6 +115,9 @@ public final class ConfigLoader {
         require(c.timeBudgetMinutes() >= 0, "timeBudgetMinutes must be >= 0, got " + c.timeBudgetMinutes());
         require(c.resizeRatio() >= 1.0, "resizeRatio must be >= 1, got " + c.resizeRatio());
         require(c.cropScaleMin() > 0 && c.cropScaleMin() <= 1, "cropScaleMin must be in (0, 1], got " + c.cropScaleMin());
+        // NaN fails both comparisons; infinity the upper bound.
+        require(c.brightness() >= 0 && c.brightness() < 1, "brightness must be in [0, 1), got " + c.brightness() + " (0 = off; e.g. 0.2)");
+        require(c.contrast() >= 0 && c.contrast() < 1, "contrast must be in [0, 1), got " + c.contrast() + " (0 = off; e.g. 0.2)");
         require(c.headHidden().size() == c.headDropout().size(),
                 "headHidden and headDropout must have the same length");
         require(java.util.Set.of("none", "balanced").contains(c.classWeights()),

@@ -41,6 +41,9 @@ public record RunConfig(
         @JsonProperty("rotationDegrees") double rotationDegrees,
         @JsonProperty("cropScaleMin") double cropScaleMin,
         @JsonProperty("flip") boolean flip,
+        /* Training only: ColorJitter brightness and contrast amounts in [0, 1); 0 = off (also how a config stored before the keys reads). */
+        @JsonProperty("brightness") double brightness,
+        @JsonProperty("contrast") double contrast,
         /* Filter of the training crop's and the evaluation resize: opencv (INTER_LINEAR crop, INTER_AREA evaluation)
            | antialias (PIL's antialiased bilinear in both, as torchvision). Null (a config stored before the key) = opencv. */
         @JsonProperty("resampling") String resampling,

@@ -16,6 +16,10 @@ import java.util.Random;
  * no shift or scale), up to ten crop attempts (area scale and log aspect ratio, then the position) and one flip. DataVec's PipelineImageTransform is not used because it
  * re-seeds ND4J's global RNG.
  *
+ * <p>Optionally, last, ColorJitter's brightness and contrast ({@link IntensityJitter}, on the small crop): their
+ * factors are drawn after every other number, and only when their amount is > 0, so the rotation, crop and flip
+ * are those of the same image without them, and with both 0 the output is exactly the paper's augmentation.
+ *
  * <p>Training makes one instance per image, with that image's own Random ({@link ImageRandom#forImage}: a
  * function of the epoch's seed and the image's position in the epoch's shuffled order), so that the batches
  * can be decoded on several threads and are the same for any number of them ({@link ImageBatchIterator}).
@@ -28,16 +32,29 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
     private final RandomResizedCropTransform crop;
     private final FlipImageTransform horizontalFlip = new FlipImageTransform(1);
     private final boolean flip;
+    /** Null when brightness and contrast are both 0 (nothing drawn, nothing done). */
+    private final IntensityJitter jitter;
     /** Before rotation, so the whole chain sees what an 8-bit copy of the image would give. */
     private final MatTransform eightBit = new EightBit();
 
-    /** @param resampling the filter of the crop's resize (the run's {@code resampling} key) */
+    /** Without brightness and contrast jitter (the paper's augmentation). */
     public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip,
                                  Resampling resampling) {
+        this(random, size, rotationDegrees, cropScaleMin, flip, resampling, 0, 0);
+    }
+
+    /**
+     * @param resampling the filter of the crop's resize (the run's {@code resampling} key)
+     * @param brightness the run's {@code brightness} key (0 = off)
+     * @param contrast the run's {@code contrast} key (0 = off)
+     */
+    public AugmentationTransform(Random random, int size, double rotationDegrees, double cropScaleMin, boolean flip,
+                                 Resampling resampling, double brightness, double contrast) {
         super(random);
         this.rotate = rotationDegrees > 0 ? new RotateImageTransform(random, (float) rotationDegrees) : null;
         this.crop = new RandomResizedCropTransform(random, size, cropScaleMin, resampling);
         this.flip = flip;
+        this.jitter = brightness > 0 || contrast > 0 ? new IntensityJitter(random, brightness, contrast) : null;
     }
 
     @Override
@@ -52,6 +69,9 @@ public class AugmentationTransform extends BaseImageTransform<Object> {
         out = crop.transform(out, random);
         if (flip && random.nextBoolean()) {
             out = horizontalFlip.transform(out);
+        }
+        if (jitter != null) {
+            out = jitter.transform(out, random);
         }
         return out;
     }

@@ -37,7 +37,7 @@ public final class ImageIterators {
     public static DataSetIterator training(List<LabeledImage> images, Preprocessing p, RunConfig c, long seed, DecodePool pool) {
         ImageBatchIterator.Transforms transforms = c.augment()
                 ? (pass, position) -> new AugmentationTransform(ImageRandom.forImage(ImageRandom.passSeed(seed, pass), position),
-                        p.imageSize(), c.rotationDegrees(), c.cropScaleMin(), c.flip(), p.filter())
+                        p.imageSize(), c.rotationDegrees(), c.cropScaleMin(), c.flip(), p.filter(), c.brightness(), c.contrast())
                 : (pass, position) -> CenterCropTransform.of(p);
         List<URI> uris = uris(images);
         return new ImageBatchIterator(uris, new ShuffledCollectionSplit(uris, seed), transforms, p, c.batchSize(), false, pool);

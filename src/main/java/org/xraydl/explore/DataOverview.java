@@ -343,7 +343,7 @@ public final class DataOverview {
         first.add(new Images.Tile(Images.of(new CenterCropTransform(resizeTo, size, filter).transform(original)),
                 "evaluation input\nresize " + resizeTo + " → crop " + size));
         AugmentationTransform aug = new AugmentationTransform(new Random(seed), size, config.rotationDegrees(),
-                config.cropScaleMin(), config.flip(), filter);
+                config.cropScaleMin(), config.flip(), filter, config.brightness(), config.contrast());
         List<Images.Tile> augmented = new ArrayList<>();
         for (int i = 1; i <= copies; i++) {
             augmented.add(new Images.Tile(Images.of(aug.transform(original)), "augmented #" + i + "\n" + size + " x " + size + " px"));
@@ -364,6 +364,8 @@ public final class DataOverview {
                 List.of("rotation", "±" + Table.num(config.rotationDegrees(), 1) + "°"),
                 List.of("random resized crop", "area " + Table.num(config.cropScaleMin(), 2) + "..1, aspect 3/4..4/3"),
                 List.of("horizontal flip", config.flip() ? "p = 0.5" : "off"),
+                List.of("brightness", config.brightness() > 0 ? "×" + Table.num(1 - config.brightness(), 2) + ".." + Table.num(1 + config.brightness(), 2) : "off"),
+                List.of("contrast", config.contrast() > 0 ? "×" + Table.num(1 - config.contrast(), 2) + ".." + Table.num(1 + config.contrast(), 2) + " around the mean" : "off"),
                 List.of("resampling", config.resampling()),
                 List.of("used in training", config.augment() ? "yes" : "no (augment: false)")));
     }

@@ -153,6 +153,32 @@ class ConfigLoaderTest {
         assertEquals(ConfigLoader.load(null, Map.of()), old);
     }
 
+    @Test
+    void brightnessAndContrastAreOffByDefaultValidatedInOneLineAndPartOfTheSnapshot() throws Exception {
+        RunConfig d = ConfigLoader.load(null, Map.of());
+        assertEquals(0.0, d.brightness(), "off unless asked for");
+        assertEquals(0.0, d.contrast(), "off unless asked for");
+        for (String key : List.of("brightness", "contrast")) {
+            assertOneLine(() -> ConfigLoader.load(null, Map.of(key, 1.5)),
+                    "invalid configuration: " + key + " must be in [0, 1), got 1.5 (0 = off; e.g. 0.2)");
+            assertOneLine(() -> ConfigLoader.load(null, Map.of(key, 1)), key + " must be in [0, 1), got 1.0");
+            assertOneLine(() -> ConfigLoader.load(null, Map.of(key, -0.1)), key + " must be in [0, 1), got -0.1");
+            assertOneLine(() -> ConfigLoader.load(null, Map.of(key, Double.NaN)), key + " must be in [0, 1), got NaN");
+            assertOneLine(() -> ConfigLoader.load(null, Map.of(key, Double.POSITIVE_INFINITY)), key + " must be in [0, 1), got Infinity");
+        }
+        RunConfig c = ConfigLoader.load(null, Map.of("brightness", 0.2, "contrast", 0.3));
+        assertEquals(0.2, c.brightness());
+        assertEquals(0.3, c.contrast());
+        String yaml = ConfigLoader.toYaml(c);
+        assertTrue(yaml.contains("brightness: 0.2") && yaml.contains("contrast: 0.3"), yaml);
+        assertEquals(c, ConfigLoader.fromJson(ConfigLoader.JSON.writeValueAsString(c)));
+        // A configuration stored before the keys existed (run folder or model zip) reads as off.
+        com.fasterxml.jackson.databind.node.ObjectNode stored = ConfigLoader.JSON.valueToTree(d);
+        stored.remove("brightness");
+        stored.remove("contrast");
+        assertEquals(d, ConfigLoader.fromJson(stored.toString()));
+    }
+
     private static void assertOneLine(org.junit.jupiter.api.function.Executable ex, String expected) {
         UserError e = assertThrows(UserError.class, ex);
         assertTrue(e.getMessage().contains(expected), e.getMessage());

@@ -172,9 +172,11 @@ class DataOverviewTest {
         assertNotEquals(java.util.Arrays.hashCode(a), java.util.Arrays.hashCode(b), "two draws of the augmentation differ");
         assertNotEquals(java.util.Arrays.hashCode(b), java.util.Arrays.hashCode(c));
         assertArrayEquals(pixels(grid), pixels(overview.augmentationGrid(example, 4, tile, 11)), "seeded");
-        assertEquals(List.of("input size", "rotation", "random resized crop", "horizontal flip", "resampling", "used in training"),
+        assertEquals(List.of("input size", "rotation", "random resized crop", "horizontal flip", "brightness", "contrast",
+                        "resampling", "used in training"),
                 overview.augmentationSettings().column("setting"));
         assertEquals("32 px", overview.augmentationSettings().get(0, "value"));
+        assertEquals("off", overview.augmentationSettings().get(4, "value"), "brightness is off by default");
     }
 
     @Test
